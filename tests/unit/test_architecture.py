@@ -15,11 +15,18 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "ilink/wire.py": (),
     "ilink/protocol.py": (),
     "ilink/crypto.py": ("weixin_gateway.errors",),
-    # the simulator sees only the protocol layer
+    # the simulator sees only the protocol layer (iLink and Official Account)
     "simulator": (
         "weixin_gateway.ilink.wire",
         "weixin_gateway.ilink.crypto",
         "weixin_gateway.ilink.protocol",
+        "weixin_gateway.mp.signature",
+        "weixin_gateway.mp.crypto",
+        "weixin_gateway.mp.xml",
+        "weixin_gateway.mp.envelope",
+        "weixin_gateway.mp.push",
+        "weixin_gateway.mp.reply",
+        "weixin_gateway.mp.errors",
         "weixin_gateway._clock",
         "weixin_gateway.errors",
         "weixin_gateway.simulator",
