@@ -6,6 +6,8 @@ import click
 
 from weixin_gateway import __version__
 
+from .simulator import simulator
+
 __all__ = ["cli", "main"]
 
 
@@ -13,6 +15,9 @@ __all__ = ["cli", "main"]
 @click.version_option(__version__, prog_name="weixin-gateway")
 def cli() -> None:
     """WeChat gateway for agents: iLink bots, Official Accounts and a local simulator."""
+
+
+cli.add_command(simulator)
 
 
 def main() -> None:
