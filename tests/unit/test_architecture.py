@@ -9,6 +9,14 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "weixin_gateway"
 
+_BELOW_STORE = (
+    "weixin_gateway.ilink",
+    "weixin_gateway.mp",
+    "weixin_gateway.errors",
+    "weixin_gateway._clock",
+    "weixin_gateway._backoff",
+)
+
 # package -> modules of weixin_gateway it may import (prefix match)
 ALLOWED: dict[str, tuple[str, ...]] = {
     # protocol types and crypto: nothing of ours but errors
@@ -43,6 +51,24 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "weixin_gateway.errors",
         "weixin_gateway._clock",
         "weixin_gateway._backoff",
+    ),
+    # storage and delivery build on the SDKs, never on the service above them
+    "store": (*_BELOW_STORE, "weixin_gateway.store"),
+    "delivery": (*_BELOW_STORE, "weixin_gateway.store", "weixin_gateway.delivery"),
+    # the gateway wires everything below it together
+    "gateway": (
+        *_BELOW_STORE,
+        "weixin_gateway.store",
+        "weixin_gateway.delivery",
+        "weixin_gateway.gateway",
+    ),
+    # the REST API sits on the gateway; only the CLI may reach everything (incl. the simulator)
+    "api": (
+        *_BELOW_STORE,
+        "weixin_gateway.store",
+        "weixin_gateway.delivery",
+        "weixin_gateway.gateway",
+        "weixin_gateway.api",
     ),
 }
 
