@@ -20,6 +20,8 @@ __all__ = [
     "json_bytes",
     "json_response",
     "read_json_object",
+    "serve",
+    "url_host",
     "validate",
 ]
 
@@ -97,3 +99,25 @@ def control_error(exc: SimulatorError) -> web.Response:
     if exc.field:
         body["field"] = exc.field
     return json_response(body, status=exc.status)
+
+
+def url_host(host: str) -> str:
+    """The host part of a URL for a bind address (a wildcard bind is reached via loopback)."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 - only mapping a wildcard bind to a usable URL
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Bind ``app`` on ``host:port`` (0 = any free port); return its runner and base URL."""
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = int(runner.addresses[0][1])
+    return runner, f"http://{url_host(host)}:{bound}"

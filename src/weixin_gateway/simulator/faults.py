@@ -24,12 +24,22 @@ that matches.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Generic, Literal, Protocol, TypeVar, get_args
 
 from ._errors import SimulatorError, SimulatorNotFoundError
 
-__all__ = ["FAULT_KINDS", "ROUTES", "Fault", "FaultBook", "FaultKind", "FaultPlan"]
+__all__ = [
+    "FAULT_KINDS",
+    "ROUTES",
+    "CountedPlan",
+    "Fault",
+    "FaultBook",
+    "FaultKind",
+    "FaultPlan",
+    "PlanBook",
+]
 
 FaultKind = Literal["latency", "status", "drop", "no_encrypted_param", "duplicate"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
@@ -102,29 +112,42 @@ class FaultPlan:
         return self.kind != "duplicate"
 
 
+class CountedPlan(Protocol):
+    """What the fault book needs of a plan: its kind and how many times it fires."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def count(self) -> int | None: ...
+
+
+P = TypeVar("P", bound=CountedPlan)
+
+
 @dataclass(frozen=True, slots=True)
-class Fault:
-    """An active plan: its ID and how many more times it fires (``None``: forever)."""
+class Fault(Generic[P]):
+    """An active plan: its ID, how many more times it fires (``None``: forever), times fired."""
 
     id: int
-    plan: FaultPlan
+    plan: P
     remaining: int | None
     fired: int = 0
 
 
-class FaultBook:
-    """The active fault plans, oldest first."""
+class PlanBook(Generic[P]):
+    """Active fault plans, oldest first, each firing its ``count`` times (shared by both sides)."""
 
     def __init__(self) -> None:
-        self._faults: dict[int, Fault] = {}
+        self._faults: dict[int, Fault[P]] = {}
         self._ids = itertools.count(1)
 
-    def add(self, plan: FaultPlan) -> Fault:
+    def add(self, plan: P) -> Fault[P]:
         fault = Fault(next(self._ids), plan, plan.count)
         self._faults[fault.id] = fault
         return fault
 
-    def list(self) -> tuple[Fault, ...]:
+    def list(self) -> tuple[Fault[P], ...]:
         return tuple(self._faults.values())
 
     def remove(self, fault_id: int) -> None:
@@ -137,7 +160,7 @@ class FaultBook:
     def __bool__(self) -> bool:
         return bool(self._faults)
 
-    def _fire(self, fault: Fault) -> FaultPlan:
+    def _fire(self, fault: Fault[P]) -> P:
         remaining = None if fault.remaining is None else fault.remaining - 1
         if remaining == 0:
             del self._faults[fault.id]
@@ -145,20 +168,33 @@ class FaultBook:
             self._faults[fault.id] = replace(fault, remaining=remaining, fired=fault.fired + 1)
         return fault.plan
 
-    def take(self, route: str, bot_id: str | None) -> tuple[int, FaultPlan | None]:
-        """For one request: the total delay in ms, and the failing plan (if any) that fires."""
+    def take_matching(
+        self, matches: Callable[[P], bool], delay_ms: Callable[[P], int]
+    ) -> tuple[int, P | None]:
+        """For one request: the total delay in ms, and the failing plan (if any) that fires.
+
+        Every matching ``latency`` plan adds its delay; at most one other plan fires — the oldest.
+        """
         delay = 0
-        failing: FaultPlan | None = None
+        failing: P | None = None
         for fault in list(self._faults.values()):
             plan = fault.plan
-            if not plan.matches(route, bot_id):
+            if not matches(plan):
                 continue
             if plan.kind == "latency":
-                delay += self._fire(fault).delay_ms
+                delay += delay_ms(self._fire(fault))
             elif failing is None:
                 failing = self._fire(fault)
-                delay += plan.delay_ms
+                delay += delay_ms(plan)
         return delay, failing
+
+
+class FaultBook(PlanBook[FaultPlan]):
+    """The iLink side's fault plans."""
+
+    def take(self, route: str, bot_id: str | None) -> tuple[int, FaultPlan | None]:
+        """For one request: the total delay in ms, and the failing plan (if any) that fires."""
+        return self.take_matching(lambda plan: plan.matches(route, bot_id), _delay)
 
     def take_duplicate(self, bot_id: str) -> FaultPlan | None:
         """A ``duplicate`` plan (without ``message_id``) for the next inbound message of a bot."""
@@ -171,3 +207,7 @@ class FaultBook:
             ):
                 return self._fire(fault)
         return None
+
+
+def _delay(plan: FaultPlan) -> int:
+    return plan.delay_ms

@@ -34,6 +34,7 @@ from weixin_gateway.ilink.wire import (
 )
 
 from ._errors import SimulatorError, SimulatorNotFoundError
+from ._http import serve
 from ._ids import IdSource
 from .blobs import BlobStore
 from .cdn import CDN_PREFIX, CdnRoutes
@@ -64,14 +65,6 @@ __all__ = ["Simulator"]
 log = logging.getLogger(__name__)
 
 _MAX_BODY = 512 << 20
-
-
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", ""):  # noqa: S104 - only mapping a wildcard bind to a usable URL
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 class Simulator:
@@ -129,20 +122,14 @@ class Simulator:
         ILinkRoutes(self).register(app.router)
         self._cdn.register(app.router)
         ControlRoutes(self).register(app.router)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
-        )
-        await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            runner, base_url = await serve(app, self._host, self._port)
         except BaseException:
-            await runner.cleanup()
             self._blobs.close()
             raise
         self._runner = runner
-        address = runner.addresses[0]
-        self._port = int(address[1])
-        self._base_url = self._public_base_url or f"http://{_url_host(self._host)}:{self._port}"
+        self._port = int(runner.addresses[0][1])
+        self._base_url = self._public_base_url or base_url
         log.info("iLink simulator listening on %s", self._base_url)
 
     async def close(self) -> None:
@@ -432,7 +419,7 @@ class Simulator:
     def clear_requests(self) -> None:
         self.recorder.clear()
 
-    def add_fault(self, plan: FaultPlan) -> Fault:
+    def add_fault(self, plan: FaultPlan) -> Fault[FaultPlan]:
         """Activate a fault plan. A ``duplicate`` of a given ``message_id`` fires at once."""
         if plan.kind == "duplicate" and plan.message_id is not None:
             found = self.world.message(plan.message_id)
@@ -448,7 +435,7 @@ class Simulator:
             return Fault(0, plan, 0, plan.count or 1)
         return self.fault_book.add(plan)
 
-    def faults(self) -> tuple[Fault, ...]:
+    def faults(self) -> tuple[Fault[FaultPlan], ...]:
         return self.fault_book.list()
 
     def remove_fault(self, fault_id: int) -> None:

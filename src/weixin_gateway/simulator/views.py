@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from .faults import Fault
+from .faults import Fault, FaultPlan
 from .records import Notification, QrSession, SentItem, SentMessage, SimBot, SimUser, TypingEvent
 
 __all__ = [
@@ -92,7 +92,7 @@ def qr_view(session: QrSession) -> dict[str, object]:
     }
 
 
-def fault_view(fault: Fault) -> dict[str, object]:
+def fault_view(fault: Fault[FaultPlan]) -> dict[str, object]:
     plan = fault.plan
     return {
         "id": fault.id,
