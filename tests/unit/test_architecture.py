@@ -10,6 +10,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "weixin_gateway"
 
 _BELOW_STORE = (
+    "weixin_gateway._ints",
     "weixin_gateway.ilink",
     "weixin_gateway.mp",
     "weixin_gateway.errors",
@@ -41,12 +42,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     # the SDK never reaches up into the simulator, the gateway or the interfaces
     "ilink": (
+        "weixin_gateway._ints",
         "weixin_gateway.ilink",
         "weixin_gateway.errors",
         "weixin_gateway._clock",
         "weixin_gateway._backoff",
     ),
     "mp": (
+        "weixin_gateway._ints",
         "weixin_gateway.mp",
         "weixin_gateway.errors",
         "weixin_gateway._clock",

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from weixin_gateway._ints import as_int
 from weixin_gateway.errors import ApiError, SendRejectedError, SessionExpiredError
 
 from .protocol import SEND_REJECTED_CODE, STALE_TOKEN_CODE
 
 __all__ = ["raise_for_envelope"]
-
-
-def _as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
 
 
 def raise_for_envelope(endpoint: str, body: Mapping[str, object]) -> None:
@@ -30,8 +18,8 @@ def raise_for_envelope(endpoint: str, body: Mapping[str, object]) -> None:
     ``-14`` in either field is :class:`SessionExpiredError`; ``-2`` from ``sendmessage`` is
     :class:`SendRejectedError`; anything else non-zero is :class:`ApiError`.
     """
-    ret = _as_int(body.get("ret"))
-    errcode = _as_int(body.get("errcode"))
+    ret = as_int(body.get("ret"))
+    errcode = as_int(body.get("errcode"))
     if not ret and not errcode:
         return
     raw_msg = body.get("errmsg")

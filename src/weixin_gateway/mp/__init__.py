@@ -1,4 +1,4 @@
-"""The Official Account (公众号) protocol layer: pure, transport-free pieces of the gateway.
+"""The Official Account (公众号) layer: the protocol pieces and a client for WeChat's APIs.
 
 * :mod:`.signature` — URL signature, ``msg_signature``, JS-SDK signature, timestamp window
 * :mod:`.crypto` — WXBizMsgCrypt-compatible AES-256-CBC and the encrypted reply envelope
@@ -8,14 +8,20 @@
 * :mod:`.reply` — upstream reply JSON → passive reply XML or a customer-service message
 * :mod:`.config` — go-wx-gateway's JSON configuration, loaded unchanged
 * :mod:`.errors` — the ``MpError`` branch of the exception tree
+* :mod:`.client` — ``MpApiClient``: users, QR tickets, messages, OAuth, JS-SDK, shop, media
+* :mod:`.tokens` — access_token / jsapi_ticket caching, one refresh at a time across processes
+
+Everything but :mod:`.client`, :mod:`.tokens` and :mod:`.oauth` is pure and transport-free.
 """
 
 from __future__ import annotations
 
+from weixin_gateway.mp.client import JsapiSignature, MpApiClient, MpClientConfig, MpTimeouts, QrCode
 from weixin_gateway.mp.config import MpConfig, ServiceConfig, load_config, parse_config
 from weixin_gateway.mp.crypto import MsgCrypto
 from weixin_gateway.mp.envelope import OpenedPush, PushQuery, open_push, seal_response, verify_url
 from weixin_gateway.mp.errors import (
+    ApiDiscontinuedError,
     AppIdMismatchError,
     DecryptError,
     MissingSignatureError,
@@ -27,30 +33,52 @@ from weixin_gateway.mp.errors import (
     SignatureError,
     TimestampError,
     UnsupportedEncryptionError,
+    WeChatApiError,
     XmlError,
 )
+from weixin_gateway.mp.oauth import OAuthToken
 from weixin_gateway.mp.push import Push, append_user_info, forward_body, parse_push
 from weixin_gateway.mp.reply import Reply, custom_message, parse_reply, passive_reply
+from weixin_gateway.mp.tokens import (
+    CachedToken,
+    FileTokenStore,
+    MemoryTokenStore,
+    TokenPolicy,
+    TokenStore,
+)
 
 __all__ = [
+    "ApiDiscontinuedError",
     "AppIdMismatchError",
+    "CachedToken",
     "DecryptError",
+    "FileTokenStore",
+    "JsapiSignature",
+    "MemoryTokenStore",
     "MissingSignatureError",
+    "MpApiClient",
+    "MpClientConfig",
     "MpConfig",
     "MpConfigError",
     "MpError",
+    "MpTimeouts",
     "MsgCrypto",
+    "OAuthToken",
     "OpenedPush",
     "PayloadError",
     "PayloadTooLargeError",
     "Push",
     "PushQuery",
+    "QrCode",
     "Reply",
     "ReplyError",
     "ServiceConfig",
     "SignatureError",
     "TimestampError",
+    "TokenPolicy",
+    "TokenStore",
     "UnsupportedEncryptionError",
+    "WeChatApiError",
     "XmlError",
     "append_user_info",
     "custom_message",

@@ -14,7 +14,9 @@ Every error of the ``mp`` protocol layer is an :class:`MpError`, itself a
     │   ├── PayloadTooLargeError   over the size cap
     │   └── XmlError               not well-formed, DOCTYPE/entities, root is not ``<xml>``
     ├── ReplyError                 the upstream reply JSON cannot become a passive reply
-    └── MpConfigError              the gateway configuration is broken (names the key path)
+    ├── MpConfigError              the gateway configuration is broken (names the key path)
+    ├── WeChatApiError             a WeChat API answered a non-zero ``errcode`` (also an ApiError)
+    └── ApiDiscontinuedError       the API no longer works on WeChat's side; nothing was sent
 
 The messages are short and never quote secrets. They may name *why* (for the log), but an HTTP
 layer must answer every :class:`DecryptError` with one fixed body: distinct answers for distinct
@@ -24,10 +26,13 @@ padding failures would make a padding oracle.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
-from weixin_gateway.errors import WeixinError
+from weixin_gateway.errors import ApiError, WeixinError
 
 __all__ = [
+    "TOKEN_ERRCODES",
+    "ApiDiscontinuedError",
     "AppIdMismatchError",
     "DecryptError",
     "MissingSignatureError",
@@ -39,6 +44,7 @@ __all__ = [
     "SignatureError",
     "TimestampError",
     "UnsupportedEncryptionError",
+    "WeChatApiError",
     "XmlError",
 ]
 
@@ -112,3 +118,35 @@ class MpConfigError(MpError):
                 f"  {problem}" for problem in self.problems
             )
         super().__init__(message)
+
+
+#: errcodes meaning the access_token was dead: invalid/not latest, malformed, expired.
+TOKEN_ERRCODES: Final = frozenset({40001, 40014, 42001})
+
+
+class WeChatApiError(ApiError, MpError):
+    """WeChat answered HTTP 200 with a non-zero ``errcode`` (§5.13).
+
+    Both an :class:`~weixin_gateway.errors.ApiError` (the server refused; not a network error)
+    and an :class:`~weixin_gateway.mp.errors.MpError`. ``errcode`` and ``errmsg`` are WeChat's;
+    ``endpoint`` is the API path without host or query, so no credential can leak through it.
+    """
+
+    def __init__(self, endpoint: str, *, errcode: int, errmsg: str | None = None) -> None:
+        super().__init__(endpoint, errcode=errcode, errmsg=errmsg)
+
+    @property
+    def token_invalid(self) -> bool:
+        """Whether the errcode says the access_token was dead (40001 / 40014 / 42001)."""
+        return self.errcode in TOKEN_ERRCODES
+
+    def _describe(self) -> str:
+        return f"{self.endpoint}: errcode {self.errcode}: {self.errmsg or '(no errmsg)'}"
+
+
+class ApiDiscontinuedError(MpError):
+    """The API no longer does its job on WeChat's side; nothing was sent."""
+
+    def __init__(self, api: str, detail: str) -> None:
+        self.api = api
+        super().__init__(f"{api}: {detail}")
