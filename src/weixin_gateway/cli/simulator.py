@@ -1,4 +1,7 @@
-"""``weixin-gateway simulator``: run the local iLink simulator until Ctrl-C or SIGTERM."""
+"""``weixin-gateway simulator``: run the local WeChat simulators until Ctrl-C or SIGTERM.
+
+The iLink side (bots, CDN) and the Official Account side (WeChat's APIs, pushes) share one port.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import signal
 import click
 
 from weixin_gateway.simulator import Simulator, SimulatorConfig
+from weixin_gateway.simulator.mp import OfficialAccountSimulator
 
 __all__ = ["simulator"]
 
@@ -23,8 +27,26 @@ def _curl_lines(base_url: str, bot_id: str, user_id: str) -> list[str]:
     ]
 
 
+def _echo_official_account(wx: OfficialAccountSimulator) -> None:
+    app = wx.create_app()
+    click.echo(f"Official Account API base URL: {wx.api_base_url}  (control: {wx.control_url})")
+    click.echo(
+        f"  test account: app-id {app.appid}  app-secret {app.secret}  token {app.token}  "
+        f"aes-key {app.encoding_aes_key}"
+    )
+    click.echo(
+        "  (fake credentials for a local test account; see docs/simulator-official-account.md)"
+    )
+
+
 async def _run(
-    *, host: str, port: int, hold_seconds: float | None, with_bot: bool, bot_token: str | None
+    *,
+    host: str,
+    port: int,
+    hold_seconds: float | None,
+    with_bot: bool,
+    bot_token: str | None,
+    official_account: bool,
 ) -> None:
     config = (
         SimulatorConfig() if hold_seconds is None else SimulatorConfig(hold_seconds=hold_seconds)
@@ -33,7 +55,9 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Simulator(config, host=host, port=port) as sim:
+    wx = OfficialAccountSimulator() if official_account else None
+    mounts = (wx,) if wx is not None else ()
+    async with Simulator(config, host=host, port=port, mounts=mounts) as sim:
         click.echo(f"API base URL: {sim.base_url}")
         click.echo(f"CDN base URL: {sim.cdn_base_url}")
         bot_id, user_id = "<bot_id>", "<user_id>"
@@ -48,6 +72,8 @@ async def _run(
         click.echo("Inject a message, then read what the bot sent:")
         for line in _curl_lines(sim.base_url, bot_id, user_id):
             click.echo(line)
+        if wx is not None:
+            _echo_official_account(wx)
         click.echo("Control API: docs/simulator.md. Ctrl-C to stop.")
         await stop.wait()
     click.echo("simulator stopped")
@@ -72,10 +98,21 @@ async def _run(
     help="Create one logged-in bot and one user at start.",
 )
 @click.option("--bot-token", default=None, help="Fix the bot's token (for scripts).")
+@click.option(
+    "--official-account/--no-official-account",
+    default=True,
+    show_default=True,
+    help="Also serve the Official Account side (WeChat's APIs, /_sim/mp/) on the same port.",
+)
 def simulator(
-    host: str, port: int, hold_seconds: float | None, with_bot: bool, bot_token: str | None
+    host: str,
+    port: int,
+    hold_seconds: float | None,
+    with_bot: bool,
+    bot_token: str | None,
+    official_account: bool,
 ) -> None:
-    """Run a local iLink server + CDN with its /_sim/ control API."""
+    """Run a local WeChat: iLink server + CDN (/_sim/) and the Official Account side (/_sim/mp/)."""
     if bot_token is not None and not with_bot:
         raise click.UsageError("--bot-token needs --bot")
     asyncio.run(
@@ -85,6 +122,7 @@ def simulator(
             hold_seconds=hold_seconds,
             with_bot=with_bot,
             bot_token=bot_token,
+            official_account=official_account,
         )
     )
 

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from aiohttp import web
 
@@ -67,6 +67,16 @@ log = logging.getLogger(__name__)
 _MAX_BODY = 512 << 20
 
 
+class Mountable(Protocol):
+    """Another simulator served from this one's port (the Official Account side)."""
+
+    def mount(self, router: web.UrlDispatcher) -> None: ...
+
+    async def start(self, *, base_url: str | None = None) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Simulator:
     """A faithful local iLink server with its CDN, driven from tests or over HTTP.
 
@@ -81,8 +91,10 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         public_base_url: str | None = None,
+        mounts: Sequence[Mountable] = (),
     ) -> None:
         self._config = config or SimulatorConfig()
+        self._mounts = tuple(mounts)
         self.clock: Clock = clock or SystemClock()
         self.ids = IdSource()
         self.world = World(self.ids)
@@ -122,6 +134,8 @@ class Simulator:
         ILinkRoutes(self).register(app.router)
         self._cdn.register(app.router)
         ControlRoutes(self).register(app.router)
+        for mounted in self._mounts:
+            mounted.mount(app.router)
         try:
             runner, base_url = await serve(app, self._host, self._port)
         except BaseException:
@@ -130,6 +144,8 @@ class Simulator:
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self._base_url = self._public_base_url or base_url
+        for mounted in self._mounts:
+            await mounted.start(base_url=self._base_url)
         log.info("iLink simulator listening on %s", self._base_url)
 
     async def close(self) -> None:
@@ -142,6 +158,8 @@ class Simulator:
         for bot in self.world.bots.values():
             bot.mailbox.waiters.wake()
         self.qr.wake_all()
+        for mounted in self._mounts:
+            await mounted.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._blobs is not None:
