@@ -6,6 +6,7 @@ import click
 
 from weixin_gateway import __version__
 
+from .mp import mp
 from .simulator import simulator
 
 __all__ = ["cli", "main"]
@@ -17,6 +18,7 @@ def cli() -> None:
     """WeChat gateway for agents: iLink bots, Official Accounts and a local simulator."""
 
 
+cli.add_command(mp)
 cli.add_command(simulator)
 
 
