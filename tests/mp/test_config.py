@@ -290,13 +290,13 @@ def test_defaults() -> None:
     assert service.listen_endpoints.redirect_path == ""
     assert service.is_channels_ec is False
     assert service.legacy_click_path is False
-    assert service.late_reply_via_custom_send is False
+    assert service.late_reply_via_custom_send is True
     assert service.wx_params.app_id == ""
     assert not service.wx_params.app_secret
 
 
 def test_our_additions() -> None:
-    conf = minimal(**{"legacy-click-path": True, "late-reply-via-custom-send": True})
+    conf = minimal(**{"legacy-click-path": True, "late-reply-via-custom-send": False})
     conf.update(
         {
             "reply-budget-ms": 3000,
@@ -312,7 +312,7 @@ def test_our_additions() -> None:
     assert config.api_ca_file == "/etc/ssl/sim.pem"
     assert config.max_body_bytes == 131072
     assert config.services[0].legacy_click_path
-    assert config.services[0].late_reply_via_custom_send
+    assert config.services[0].late_reply_via_custom_send is False
 
 
 def test_keys_match_case_insensitively_like_go() -> None:

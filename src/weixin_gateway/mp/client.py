@@ -52,9 +52,9 @@ from weixin_gateway.errors import (
     NetworkError,
     RequestTimeoutError,
 )
-from weixin_gateway.mp._json import JsonObject, JsonValue
 from weixin_gateway.mp.config import Secret
 from weixin_gateway.mp.errors import TOKEN_ERRCODES, ApiDiscontinuedError, WeChatApiError
+from weixin_gateway.mp.gojson import JsonObject, JsonValue
 from weixin_gateway.mp.oauth import DEFAULT_OPEN_BASE_URL, OAuthApi
 from weixin_gateway.mp.signature import jsapi_signature, new_nonce, strip_fragment
 from weixin_gateway.mp.tokens import (
@@ -83,6 +83,7 @@ __all__ = [
     "QrCode",
     "QrCodeApi",
     "ShopApi",
+    "TemplateValue",
     "UserApi",
     "WeChatApiError",
     "raise_for_errcode",

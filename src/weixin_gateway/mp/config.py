@@ -39,8 +39,9 @@ Additions, all optional, ignored by go-wx-gateway so one file serves both:
 * ``max-body-bytes`` (default 65536, 1 KiB..16 MiB): cap on a push body (D28).
 * ``services[].legacy-click-path`` (default false): also POST CLICK to ``/event/event``, for
   upstreams written against go-wx-gateway's defect D1.
-* ``services[].late-reply-via-custom-send`` (default false): deliver a reply that missed the
-  budget with ``message/custom/send`` (D6b).
+* ``services[].late-reply-via-custom-send`` (default true): deliver a reply that missed the
+  budget with ``message/custom/send`` (D6b), so a slow upstream's answer still reaches the user;
+  ``false`` drops it as go-wx-gateway did.
 * ``services[].require-encryption`` (default false; needs ``aes-key``): refuse unencrypted
   pushes. A plaintext body is covered by no signature, so an account in safe mode should set it.
 
@@ -60,9 +61,9 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from weixin_gateway.mp._json import JsonObject
 from weixin_gateway.mp.crypto import MsgCrypto, RandomSource, parse_encoding_aes_key
 from weixin_gateway.mp.errors import MpConfigError
+from weixin_gateway.mp.gojson import JsonObject
 
 __all__ = [
     "DEFAULT_API_BASE_URL",
@@ -169,7 +170,7 @@ class ServiceConfig:
     redirect_userinfo_flag: str = ""
     is_channels_ec: bool = False
     legacy_click_path: bool = False
-    late_reply_via_custom_send: bool = False
+    late_reply_via_custom_send: bool = True
     require_encryption: bool = False
 
 
@@ -489,7 +490,9 @@ def _read_service(reader: _Reader, raw: Any, path: str) -> ServiceConfig | None:
         redirect_userinfo_flag=reader.string(f, "redirect-userinfo-flag", path),
         is_channels_ec=reader.boolean(f, "is-channels-ec", path),
         legacy_click_path=reader.boolean(f, "legacy-click-path", path),
-        late_reply_via_custom_send=reader.boolean(f, "late-reply-via-custom-send", path),
+        late_reply_via_custom_send=reader.boolean(
+            f, "late-reply-via-custom-send", path, default=True
+        ),
         require_encryption=require_encryption,
     )
 

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from weixin_gateway.mp._json import JsonObject, parse_json_object
 from weixin_gateway.mp.crypto import MsgCrypto
 from weixin_gateway.mp.errors import (
     MissingSignatureError,
@@ -28,6 +27,7 @@ from weixin_gateway.mp.errors import (
     PayloadTooLargeError,
     UnsupportedEncryptionError,
 )
+from weixin_gateway.mp.gojson import JsonObject, parse_json_object
 from weixin_gateway.mp.signature import check_timestamp, check_url_signature
 from weixin_gateway.mp.xml import parse_xml
 

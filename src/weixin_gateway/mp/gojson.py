@@ -1,4 +1,5 @@
-"""JSON helpers shared by the mp modules: the value type, a safe object parser, Go-like output."""
+"""JSON values as the mp modules use them: the value types, a safe object parser, and Go-like
+output (what go-wx-gateway's upstreams expect)."""
 
 from __future__ import annotations
 

@@ -24,8 +24,8 @@ from urllib.parse import quote, urlencode
 
 from weixin_gateway._clock import Clock, SystemClock
 from weixin_gateway.errors import ApiError, DecodeError
-from weixin_gateway.mp._json import JsonObject
 from weixin_gateway.mp.config import Secret
+from weixin_gateway.mp.gojson import JsonObject
 
 if TYPE_CHECKING:
     from weixin_gateway.mp.client import MpTransport

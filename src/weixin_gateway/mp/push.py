@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import quote
 
-from weixin_gateway.mp._json import JsonObject, JsonValue, go_json
 from weixin_gateway.mp.errors import PayloadError
+from weixin_gateway.mp.gojson import JsonObject, JsonValue, go_json
 from weixin_gateway.mp.signature import parse_go_int
 from weixin_gateway.mp.xml import XmlValue
 

@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from weixin_gateway.mp._json import JsonObject, JsonValue, parse_json_object
 from weixin_gateway.mp.errors import PayloadError, ReplyError
+from weixin_gateway.mp.gojson import JsonObject, JsonValue, parse_json_object
 from weixin_gateway.mp.push import Push
 from weixin_gateway.mp.xml import XmlInput, build_xml
 
