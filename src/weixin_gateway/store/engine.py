@@ -1,0 +1,146 @@
+"""The database engine, chosen by the URL's scheme.
+
+=====================================  ==========================================================
+URL                                    engine
+=====================================  ==========================================================
+``/var/lib/wg/weixin-gateway.db``      SQLite file (a plain path, relative or absolute)
+``sqlite:///relative.db``              SQLite file, ``sqlite:////abs/path.db`` for absolute paths
+``postgresql://user:pw@host/db``       PostgreSQL through asyncpg (the ``postgres`` extra)
+``postgres://user:pw@host/db``         the same (the spelling Heroku and others use)
+=====================================  ==========================================================
+
+Every SQLite connection is set up with ``journal_mode=WAL`` (readers never wait for the writer),
+``busy_timeout`` (a writer waits for another process's write instead of failing at once),
+``foreign_keys=ON`` and ``synchronous=NORMAL`` (durable at every checkpoint; with WAL, safe
+against corruption). asyncpg is imported only when a PostgreSQL URL is used; without it
+:class:`~weixin_gateway.errors.MissingExtraError` names the extra to install.
+
+A password in a URL never reaches a log line or an error message: use :func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from weixin_gateway.errors import MissingExtraError
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "DEFAULT_DATABASE_FILE",
+    "create_engine",
+    "database_url",
+    "default_database_url",
+    "redact_url",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_FILE: Final = "weixin-gateway.db"
+DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+
+_SQLITE_SCHEMES: Final = frozenset({"sqlite", "sqlite+aiosqlite"})
+_POSTGRES_SCHEMES: Final = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
+
+
+def _is_plain_path(url: str) -> bool:
+    return "://" not in url and not url.startswith("sqlite:")
+
+
+def _scheme(url: str) -> str:
+    return url.split(":", 1)[0].lower()
+
+
+def database_url(url: str | os.PathLike[str]) -> URL:
+    """The SQLAlchemy URL (with its async driver) for a database URL or a plain SQLite path.
+
+    Raises :class:`ValueError` naming the scheme when it is not SQLite or PostgreSQL; the
+    message never contains the URL itself (it may hold a password).
+    """
+    text = os.fspath(url)
+    if not text.strip():
+        raise ValueError("the database URL is empty")
+    if _is_plain_path(text):
+        return URL.create("sqlite+aiosqlite", database=str(Path(text).expanduser()))
+    scheme = _scheme(text)
+    if scheme == "postgres":
+        text = "postgresql" + text[len("postgres") :]
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError):  # the message may repeat the URL, password included
+        raise ValueError(f"cannot parse the {scheme!r} database URL") from None
+    if scheme in _SQLITE_SCHEMES:
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if scheme in _POSTGRES_SCHEMES:
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(
+        f"unsupported database URL scheme {scheme!r}: use sqlite:///<path>, a plain file path, "
+        "or postgresql://user:password@host/database"
+    )
+
+
+def redact_url(url: str | os.PathLike[str] | URL) -> str:
+    """The URL with any password replaced by ``***``, for logs and messages."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    text = os.fspath(url)
+    if _is_plain_path(text):
+        return text
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return f"<unparsable {_scheme(text)!r} URL>"
+
+
+def default_database_url(data_dir: str | os.PathLike[str]) -> str:
+    """``sqlite:///<data_dir>/weixin-gateway.db`` (the directory is not created here)."""
+    path = Path(data_dir).expanduser().resolve() / DEFAULT_DATABASE_FILE
+    return f"sqlite:///{path}"
+
+
+def create_engine(
+    url: str | os.PathLike[str],
+    *,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An :class:`AsyncEngine` for ``url`` (see the module docstring); dispose it when done."""
+    if busy_timeout_ms < 0:
+        raise ValueError("busy_timeout_ms must not be negative")
+    sa_url = database_url(url)
+    if sa_url.drivername == "postgresql+asyncpg":
+        try:
+            importlib.import_module("asyncpg")
+        except ImportError as exc:
+            raise MissingExtraError("PostgreSQL", "postgres", "asyncpg") from exc
+        engine = create_async_engine(sa_url, echo=echo, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(sa_url, echo=echo)
+        _set_sqlite_pragmas(engine, busy_timeout_ms)
+    log.debug("database engine for %s", redact_url(sa_url))
+    return engine
+
+
+def _set_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    pragmas = (
+        f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",  # first: WAL switching may wait
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA synchronous = NORMAL",
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in pragmas:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
