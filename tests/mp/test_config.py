@@ -572,9 +572,32 @@ def test_redacted_dump_has_every_key() -> None:
         "api-base-url",
         "api-ca-file",
         "max-body-bytes",
+        "database-url",
     ]
     reparsed = json.loads(json.dumps(dump))
     assert reparsed["services"][0]["listen-endpoints"]["service-path"] == "/wx"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://wg:pw-s3cret@db:5432/wg", "postgresql://wg:***@db:5432/wg"),
+        ("postgres://wg:pw-s3cret@db/wg?ssl=require", "postgres://wg:***@db/wg?ssl=require"),
+        ("postgresql://wg@db/wg", "postgresql://wg@db/wg"),
+        ("sqlite:////var/lib/wg/weixin-gateway.db", "sqlite:////var/lib/wg/weixin-gateway.db"),
+        ("/var/lib/wg/weixin-gateway.db", "/var/lib/wg/weixin-gateway.db"),
+        ("", ""),
+    ],
+)
+def test_database_url_is_read_and_its_password_redacted(url: str, shown: str) -> None:
+    conf = minimal()
+    if url:
+        conf["database-url"] = url
+    config, warnings = load(conf)
+    assert warnings == []
+    assert config.database_url == url
+    assert config.redacted()["database-url"] == shown
+    assert "pw-s3cret" not in repr(config)
 
 
 def test_secret_type() -> None:

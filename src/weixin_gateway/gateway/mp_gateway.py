@@ -8,9 +8,15 @@
 
 :class:`MpGateway` owns what lives as long as the process (unless passed in, then borrowed):
 the aiohttp session for WeChat's API, the one for the developer's upstreams
-(:mod:`weixin_gateway.gateway.http`), the token store (``token-cache-dir``: go-wx-gateway's files,
-else memory), one :class:`~weixin_gateway.mp.client.MpApiClient` per AppID, and one
+(:mod:`weixin_gateway.gateway.http`), the token store, one
+:class:`~weixin_gateway.mp.client.MpApiClient` per AppID, and one
 :class:`~weixin_gateway.gateway.mp_service.OfficialAccountService` per configured service.
+
+The token store is, in order: the one passed in; :class:`~weixin_gateway.store.SqlTokenStore`
+when a database URL is known (the ``database_url`` argument, else the config's ``database-url``,
+else the environment variable ``WEIXIN_GATEWAY_DATABASE_URL``) — its schema is migrated at start
+and its engine disposed at close; go-wx-gateway's files when ``token-cache-dir`` is set; else
+memory.
 
 ``api-base-url`` points every WeChat host at one base (the simulator serves the API,
 ``mp.weixin.qq.com`` and ``open.weixin.qq.com`` from one origin); left at its default the real
@@ -24,11 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway._clock import Clock, SystemClock
 from weixin_gateway.gateway.http import HttpClientConfig, open_session
@@ -43,8 +52,11 @@ from weixin_gateway.mp.client import (
 from weixin_gateway.mp.config import DEFAULT_API_BASE_URL, MpConfig, ServiceConfig
 from weixin_gateway.mp.oauth import DEFAULT_OPEN_BASE_URL
 from weixin_gateway.mp.tokens import FileTokenStore, MemoryTokenStore, TokenStore
+from weixin_gateway.store import SqlTokenStore, create_engine, redact_url, upgrade
 
-__all__ = ["MpGateway", "MpGatewayConfig"]
+__all__ = ["DATABASE_URL_ENV", "MpGateway", "MpGatewayConfig", "resolve_database_url"]
+
+DATABASE_URL_ENV = "WEIXIN_GATEWAY_DATABASE_URL"
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +92,26 @@ class MpGatewayConfig:
             raise ValueError("drain_timeout_s must not be negative")
 
 
+def resolve_database_url(
+    config: MpConfig, explicit: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """The database URL for tokens: ``explicit``, else ``database-url``, else the environment.
+
+    ``""`` when none is set (then ``token-cache-dir`` or memory is used).
+    """
+    if explicit:
+        return explicit
+    if config.database_url:
+        return config.database_url
+    env = os.environ if environ is None else environ
+    return env.get(DATABASE_URL_ENV, "").strip()
+
+
 class MpGateway:
     """Every service of one :class:`~weixin_gateway.mp.config.MpConfig` (see module docstring).
 
-    ``api_session`` / ``upstream_session`` / ``token_store`` are borrowed when given.
+    ``api_session`` / ``upstream_session`` / ``token_store`` are borrowed when given;
+    ``database_url`` overrides the config's ``database-url`` (see the module docstring).
     """
 
     def __init__(
@@ -94,6 +122,7 @@ class MpGateway:
         api_session: aiohttp.ClientSession | None = None,
         upstream_session: aiohttp.ClientSession | None = None,
         token_store: TokenStore | None = None,
+        database_url: str | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
@@ -103,6 +132,8 @@ class MpGateway:
         self._upstream_session = upstream_session
         self._owned: list[aiohttp.ClientSession] = []
         self._token_store = token_store
+        self._database_url = database_url
+        self._engine: AsyncEngine | None = None
         self._clients: dict[str, MpApiClient] = {}
         self._services: dict[str, OfficialAccountService] = {}
         self._started = False
@@ -139,15 +170,12 @@ class MpGateway:
             if self._upstream_session is None:
                 self._upstream_session = open_session(self.settings.upstream_pool)
                 self._owned.append(self._upstream_session)
+            if self._token_store is None:
+                self._token_store = await self._open_token_store()
         except BaseException:
+            await self._close_engine()
             await self._close_sessions()
             raise
-        if self._token_store is None:
-            self._token_store = (
-                FileTokenStore(config.token_cache_dir)
-                if config.token_cache_dir
-                else MemoryTokenStore()
-            )
         settings = self.settings
         upstream = Upstream(self._upstream_session, timeout_s=settings.upstream_timeout_s)
         oauth_upstream = Upstream(self._upstream_session, timeout_s=settings.oauth_timeout_s)
@@ -167,6 +195,23 @@ class MpGateway:
                 ),
                 clock=self.clock,
             )
+
+    async def _open_token_store(self) -> TokenStore:
+        config = self.config
+        url = resolve_database_url(config, self._database_url)
+        if url:
+            self._engine = create_engine(url)
+            await upgrade(self._engine)
+            log.info("tokens are kept in the database %s", redact_url(url))
+            return SqlTokenStore(self._engine, clock=self.clock)
+        if config.token_cache_dir:
+            return FileTokenStore(config.token_cache_dir)
+        return MemoryTokenStore()
+
+    @property
+    def token_store(self) -> TokenStore | None:
+        """The token store in use (``None`` before :meth:`start`)."""
+        return self._token_store
 
     def _client_for(self, service: ServiceConfig) -> MpApiClient | None:
         wx = service.wx_params
@@ -201,7 +246,13 @@ class MpGateway:
             )
         for client in self._clients.values():
             await client.close()
+        await self._close_engine()
         await self._close_sessions()
+
+    async def _close_engine(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
 
     async def _close_sessions(self) -> None:
         owned, self._owned = self._owned, []

@@ -37,6 +37,9 @@ Additions, all optional, ignored by go-wx-gateway so one file serves both:
 * ``api-ca-file`` (default ``""``): an extra CA bundle for the API's TLS (certificates are
   always verified, unlike go-wx-gateway, D15).
 * ``max-body-bytes`` (default 65536, 1 KiB..16 MiB): cap on a push body (D28).
+* ``database-url`` (default ``""``): keep access tokens and tickets in a database shared by
+  every process (``sqlite:///path``, a plain file path, or ``postgresql://user:pw@host/db``);
+  it takes precedence over ``token-cache-dir``. Its password is redacted in the dump.
 * ``services[].legacy-click-path`` (default false): also POST CLICK to ``/event/event``, for
   upstreams written against go-wx-gateway's defect D1.
 * ``services[].late-reply-via-custom-send`` (default true): deliver a reply that missed the
@@ -203,6 +206,7 @@ class MpConfig:
     api_base_url: str = DEFAULT_API_BASE_URL
     api_ca_file: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    database_url: str = field(default="", repr=False)
 
     def service(self, name: str) -> ServiceConfig | None:
         """The service called ``name`` (the ``s`` parameter of the common endpoints)."""
@@ -223,7 +227,21 @@ class MpConfig:
             "api-base-url": self.api_base_url,
             "api-ca-file": self.api_ca_file,
             "max-body-bytes": self.max_body_bytes,
+            "database-url": _redact_url_password(self.database_url),
         }
+
+
+def _redact_url_password(url: str) -> str:
+    """``url`` with the password of its user-info part replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:{REDACTED}@{host}{slash}{tail}"
 
 
 def _redacted_service(s: ServiceConfig) -> JsonObject:
@@ -273,6 +291,7 @@ _TOP_KEYS: Final = (
     "api-base-url",
     "api-ca-file",
     "max-body-bytes",
+    "database-url",
 )
 _SERVICE_KEYS: Final = (
     "name",
@@ -602,6 +621,7 @@ def parse_config(text: str | bytes, *, source: str = "config") -> tuple[MpConfig
         max_body_bytes=reader.integer(
             top, "max-body-bytes", "", DEFAULT_MAX_BODY_BYTES, 1024, 16 * 1024 * 1024
         ),
+        database_url=reader.string(top, "database-url", "").strip(),
     )
     _check_unique(reader, services, common)
     if reader.problems:
