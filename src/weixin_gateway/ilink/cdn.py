@@ -196,8 +196,19 @@ async def _ciphertext(source: MediaSource, key: bytes) -> AsyncIterator[bytes]:
     yield encryptor.finalize()
 
 
+#: A transfer that receives nothing for this long has stalled, whatever its size.
+IDLE_READ_TIMEOUT = 60.0
+
+
+def _bounds(total: float) -> str:
+    return f"over {total:g} s in all, or {min(total, IDLE_READ_TIMEOUT):g} s without data"
+
+
 def _timeout(total: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=total, sock_connect=min(total, 30.0))
+    """``total`` bounds the whole transfer; a stall is caught sooner by the idle-read timeout."""
+    return aiohttp.ClientTimeout(
+        total=total, sock_connect=min(total, 30.0), sock_read=min(total, IDLE_READ_TIMEOUT)
+    )
 
 
 async def _upload_once(
@@ -222,8 +233,8 @@ async def _upload_once(
             if not param:
                 return MediaError("CDN upload reply has no x-encrypted-param header")
             return param
-    except TimeoutError as exc:
-        return RequestTimeoutError(f"cdn upload timed out after {timeout:g} s: {exc}")
+    except TimeoutError:
+        return RequestTimeoutError(f"cdn upload timed out: {_bounds(timeout)}")
     except aiohttp.ClientError as exc:
         return NetworkError(f"cdn upload failed: {exc.__class__.__name__}: {exc}")
 
@@ -293,7 +304,7 @@ async def download(
                     raise MediaTooLargeError(received, max_bytes)
                 await emit(decryptor.update(chunk) if decryptor is not None else chunk)
     except TimeoutError as exc:
-        raise RequestTimeoutError(f"{label} timed out after {timeout:g} s") from exc
+        raise RequestTimeoutError(f"{label} timed out: {_bounds(timeout)}") from exc
     except aiohttp.ClientError as exc:
         raise NetworkError(f"{label} failed: {exc.__class__.__name__}: {exc}") from exc
     if decryptor is not None:

@@ -72,7 +72,8 @@ class Timeouts:
     notify: float = 10.0
     qr_status: float = 35.0
     qr_create: float = 30.0
-    cdn: float = 300.0
+    #: Whole CDN transfer (100 MiB on a slow link); a stalled one fails after 60 s idle.
+    cdn: float = 3600.0
     #: Added to the long-poll hold so that a server answering just in time is not cut off.
     long_poll_margin: float = 0.0
 
