@@ -15,6 +15,8 @@ failure happened, so that retry loops can retry exactly what is safe to retry::
     ├── MediaError                media could not be prepared, uploaded or decrypted
     │   └── MediaTooLargeError    over the configured size cap
     ├── LoginError                a QR login ended without a usable bot
+    ├── LeaseTimeoutError         a store lease stayed held by another holder too long
+    │                             (also a TimeoutError)
     └── MissingExtraError         an optional dependency (an "extra") is not installed
 
 Network failures and undecodable replies are never subclasses of :class:`ApiError`: a server that
@@ -27,6 +29,7 @@ __all__ = [
     "ApiError",
     "DecodeError",
     "HttpStatusError",
+    "LeaseTimeoutError",
     "LoginError",
     "MediaError",
     "MediaTooLargeError",
@@ -141,6 +144,15 @@ class MediaTooLargeError(MediaError):
 
 class LoginError(WeixinError):
     """A QR login ended without a usable bot (expired too often, blocked, timed out)."""
+
+
+class LeaseTimeoutError(WeixinError, TimeoutError):
+    """A lease stayed held by someone else for longer than the caller would wait."""
+
+    def __init__(self, name: str, timeout_s: float) -> None:
+        self.name = name
+        self.timeout_s = timeout_s
+        super().__init__(f"lease {name!r} still held by another holder after {timeout_s:g} s")
 
 
 class MissingExtraError(WeixinError):

@@ -38,7 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway._clock import Clock, SystemClock
-from weixin_gateway.errors import WeixinError
+from weixin_gateway.errors import LeaseTimeoutError
 
 __all__ = ["ACQUIRE_SQL", "RELEASE_SQL", "LeaseTimeoutError", "Leases", "new_holder_id"]
 
@@ -51,15 +51,6 @@ ACQUIRE_SQL: Final = text(
     "WHERE leases.expires_at <= :now OR leases.holder = excluded.holder"
 )
 RELEASE_SQL: Final = text("DELETE FROM leases WHERE name = :name AND holder = :holder")
-
-
-class LeaseTimeoutError(WeixinError, TimeoutError):
-    """A lease stayed held by someone else for longer than the caller would wait."""
-
-    def __init__(self, name: str, timeout_s: float) -> None:
-        self.name = name
-        self.timeout_s = timeout_s
-        super().__init__(f"lease {name!r} still held by another holder after {timeout_s:g} s")
 
 
 def new_holder_id() -> str:
