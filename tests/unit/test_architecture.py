@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "weixin_gateway"
 
 _BELOW_STORE = (
     "weixin_gateway._ints",
+    "weixin_gateway._resource",
     "weixin_gateway.ilink",
     "weixin_gateway.mp",
     "weixin_gateway.errors",
@@ -37,12 +38,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "weixin_gateway.mp.reply",
         "weixin_gateway.mp.errors",
         "weixin_gateway._clock",
+        "weixin_gateway._resource",
         "weixin_gateway.errors",
         "weixin_gateway.simulator",
     ),
     # the SDK never reaches up into the simulator, the gateway or the interfaces
     "ilink": (
         "weixin_gateway._ints",
+        "weixin_gateway._resource",
         "weixin_gateway.ilink",
         "weixin_gateway.errors",
         "weixin_gateway._clock",
@@ -50,6 +53,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "mp": (
         "weixin_gateway._ints",
+        "weixin_gateway._resource",
         "weixin_gateway.mp",
         "weixin_gateway.errors",
         "weixin_gateway._clock",

@@ -21,11 +21,12 @@ import logging
 import re
 import socket
 import sys
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from weixin_gateway._resource import Service
 
 __all__ = ["AppServer", "RedactingFilter", "configure_logging", "scrub_credentials", "serve"]
 
@@ -90,7 +91,7 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-class AppServer:
+class AppServer(Service):
     """uvicorn serving ``app`` while the ``async with`` block runs.
 
     ``host=""`` binds every interface (go-wx-gateway's ``listen-host`` default). ``port=0``
@@ -136,18 +137,6 @@ class AppServer:
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self._port}"
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Bind, run the lifespan start-up, and begin serving."""
         self._socket = _bind(self.host, self._port)
@@ -172,6 +161,9 @@ class AppServer:
         """Until the server stops (:meth:`stop`, or a fatal error)."""
         if self._task is not None:
             await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        await self.stop()
 
     async def stop(self) -> None:
         """Stop accepting, let running requests finish, run the lifespan shutdown."""

@@ -33,13 +33,12 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway._resource import Service
 from weixin_gateway.gateway.http import HttpClientConfig, open_session
 from weixin_gateway.gateway.mp_service import OfficialAccountService, ServiceTuning
 from weixin_gateway.gateway.upstream import Upstream
@@ -107,7 +106,7 @@ def resolve_database_url(
     return env.get(DATABASE_URL_ENV, "").strip()
 
 
-class MpGateway:
+class MpGateway(Service):
     """Every service of one :class:`~weixin_gateway.mp.config.MpConfig` (see module docstring).
 
     ``api_session`` / ``upstream_session`` / ``token_store`` are borrowed when given;
@@ -144,18 +143,6 @@ class MpGateway:
         )
 
     # ------------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Open the sessions and build the clients and services."""

@@ -17,13 +17,13 @@ import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from weixin_gateway._resource import Closeable
 from weixin_gateway.errors import DecodeError, HttpStatusError, NetworkError, RequestTimeoutError
 
 from .envelope import raise_for_envelope
@@ -111,7 +111,7 @@ class ILinkConfig:
         return headers
 
 
-class ILinkApi:
+class ILinkApi(Closeable):
     """One bot's view of the iLink API (or no bot, for QR login)."""
 
     def __init__(
@@ -149,17 +149,6 @@ class ILinkApi:
         return self._long_poll_timeout
 
     # --- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the sessions this object created; borrowed sessions stay open."""

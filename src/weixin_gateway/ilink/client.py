@@ -29,13 +29,13 @@ import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import Protocol, Self, TypedDict, TypeVar, Unpack
+from typing import Protocol, TypedDict, TypeVar, Unpack
 
 import aiohttp
 
 from weixin_gateway._backoff import PollBackoffConfig, poll_failure_delay
 from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway._resource import Closeable
 from weixin_gateway.errors import (
     MediaError,
     MediaTooLargeError,
@@ -165,7 +165,7 @@ def _field(record: object, *names: str) -> str | None:
     return None
 
 
-class WeixinClient:
+class WeixinClient(Closeable):
     """One bot, high level. ``async with WeixinClient(base_url, token) as client: ...``
 
     ``session`` / ``poll_session`` are borrowed aiohttp sessions (see :class:`~.api.ILinkApi`); the
@@ -225,17 +225,6 @@ class WeixinClient:
         )
 
     # --- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the sessions the client created (borrowed ones stay open)."""

@@ -37,14 +37,14 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Final, Literal
 from urllib.parse import quote
 
 import aiohttp
 
 from weixin_gateway._clock import Clock, SystemClock
 from weixin_gateway._ints import as_int
+from weixin_gateway._resource import Closeable
 from weixin_gateway.errors import (
     DecodeError,
     HttpStatusError,
@@ -833,7 +833,7 @@ class MediaApi(_Group):
 # --- the client --------------------------------------------------------------------------------
 
 
-class MpApiClient:
+class MpApiClient(Closeable):
     """One Official Account's API client.
 
     ``session`` is borrowed (never closed here); without one a session is created on first use
@@ -912,17 +912,6 @@ class MpApiClient:
         return self.transport.api_base_url
 
     # --- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the session this client created; a borrowed one stays open."""

@@ -20,12 +20,12 @@ import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from aiohttp import web
 
 from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway._resource import Service
 from weixin_gateway.ilink.wire import (
     MessageState,
     MessageType,
@@ -77,7 +77,7 @@ class Mountable(Protocol):
     async def close(self) -> None: ...
 
 
-class Simulator:
+class Simulator(Service):
     """A faithful local iLink server with its CDN, driven from tests or over HTTP.
 
     Bind with ``async with`` (or :meth:`start` / :meth:`close`). ``port=0`` picks a free port.
@@ -112,18 +112,6 @@ class Simulator:
         self._cdn = CdnRoutes(self)
 
     # --- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Bind and serve."""

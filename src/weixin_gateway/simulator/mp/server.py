@@ -29,13 +29,13 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Literal, Self, TypedDict, Unpack
+from typing import Any, Literal, TypedDict, Unpack
 
 import aiohttp
 from aiohttp import web
 
 from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway._resource import Service
 from weixin_gateway.mp.signature import jsapi_signature, url_signature
 from weixin_gateway.simulator._errors import SimulatorError, SimulatorNotFoundError
 from weixin_gateway.simulator._http import serve
@@ -109,7 +109,7 @@ class ShopPushOptions(TypedDict, total=False):
     attempts: int | None
 
 
-class OfficialAccountSimulator:
+class OfficialAccountSimulator(Service):
     """WeChat's side of Official Accounts and Channels shops, for tests (see module docstring).
 
     ``port=0`` picks a free port. Use ``async with`` (or :meth:`start` / :meth:`close`).
@@ -153,18 +153,6 @@ class OfficialAccountSimulator:
             self._add_app(app)
 
     # --- lifecycle ------------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     def register(self, router: web.UrlDispatcher) -> None:
         """Add the WeChat API routes and the ``/_sim/mp/`` control routes to ``router``."""
