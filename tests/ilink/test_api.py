@@ -322,3 +322,11 @@ async def test_borrowed_sessions_stay_open_and_repr_hides_the_token(sim: Simulat
         assert not polls.closed
         assert bot.bot_token not in repr(api)
         assert bot.bot_token.split(":")[-1] not in repr(api)
+
+
+async def test_an_html_page_instead_of_json_is_a_decode_error(sim: Simulator) -> None:
+    bot = sim.create_bot()
+    sim.add_fault(FaultPlan(kind="garbage", route="getupdates"))
+    async with ILinkApi(sim.base_url, bot.bot_token) as api:
+        with pytest.raises(DecodeError, match="not JSON"):
+            await api.getupdates("")

@@ -236,3 +236,24 @@ async def test_cancel_during_backoff_sleep(sim: Simulator, bot: SimBot) -> None:
             await task
         assert time.monotonic() - started < 1.0
     assert len(requests_to(sim, "getupdates")) == 1
+
+
+async def test_undecodable_and_dropped_replies_count_as_failures(
+    sim: Simulator, bot: SimBot
+) -> None:
+    """A proxy's HTML page and a dropped connection are failures like a 5xx, not crashes."""
+    sim.add_fault(FaultPlan(kind="garbage", route="getupdates", count=2))
+    sim.add_fault(FaultPlan(kind="drop", route="getupdates", count=1))
+    sim.inject_message(bot.bot_id, text="through")
+    stop = asyncio.Event()
+    seen: list[str] = []
+
+    async def handler(msg: WeixinMessage) -> None:
+        seen.append(msg.text)
+        stop.set()
+
+    clock = FakeClock()
+    async with WeixinClient.from_account(bot, clock=clock) as client:
+        await asyncio.wait_for(client.run_polling(handler, stop_event=stop), 10)
+    assert clock.sleeps == [2.0, 2.0, 30.0]
+    assert seen == ["through"]

@@ -10,6 +10,9 @@ forever). Kinds:
     message goes into ``x-error-message`` as the real CDN does for 4xx.
 ``drop``
     wait ``delay_ms``, then close the connection without an answer.
+``garbage``
+    wait ``delay_ms``, then answer HTTP 200 with a body that is not JSON (an HTML error page, as
+    a misbehaving proxy would send).
 ``no_encrypted_param``
     ``cdn_upload`` only: store the upload but answer 200 without ``x-encrypted-param``.
 ``duplicate``
@@ -17,8 +20,8 @@ forever). Kinds:
     is delivered again under a new ``message_id`` after ``delay_ms`` — same sender, items and
     context token.
 
-At most one of ``status``/``drop``/``no_encrypted_param`` fires per request: the oldest plan
-that matches.
+At most one of ``status``/``drop``/``garbage``/``no_encrypted_param`` fires per request: the
+oldest plan that matches.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ __all__ = [
     "PlanBook",
 ]
 
-FaultKind = Literal["latency", "status", "drop", "no_encrypted_param", "duplicate"]
+FaultKind = Literal["latency", "status", "drop", "garbage", "no_encrypted_param", "duplicate"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 ILINK_ROUTES = (

@@ -80,6 +80,10 @@ def plumbing(sim: Simulator, cdn: CdnRoutes) -> Middleware:
                 if route in _CDN:
                     return cdn_error(plan.status, message)
                 return json_response({"ret": -1, "errmsg": message}, status=plan.status)
+            if plan is not None and plan.kind == "garbage":
+                return web.Response(
+                    text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"
+                )
             if plan is not None and plan.kind == "drop":
                 if request.transport is not None:
                     request.transport.close()
