@@ -8,6 +8,7 @@ import json
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from weixin_gateway.errors import (
     ApiError,
@@ -286,8 +287,6 @@ async def test_request_timeout(sim: Simulator) -> None:
 
 
 async def test_undecodable_replies_are_decode_errors() -> None:
-    from aiohttp import web
-
     async def not_json(_: web.Request) -> web.Response:
         return web.Response(text="<html>gateway</html>")
 
@@ -330,3 +329,62 @@ async def test_an_html_page_instead_of_json_is_a_decode_error(sim: Simulator) ->
     async with ILinkApi(sim.base_url, bot.bot_token) as api:
         with pytest.raises(DecodeError, match="not JSON"):
             await api.getupdates("")
+
+
+async def _serve(routes: dict[str, object]) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    for path, answer in routes.items():
+
+        async def handler(_: web.Request, answer: object = answer) -> web.StreamResponse:
+            if isinstance(answer, bytes):
+                return web.Response(body=answer, content_type="application/json")
+            return web.json_response(answer)
+
+        app.router.add_post(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def test_a_malformed_reply_never_echoes_its_values() -> None:
+    """A token in a field of the wrong type must not reach the exception (and so the logs)."""
+    secret = "e06c1ceea05e@im.bot:0600secretsecret"
+    runner, base = await _serve(
+        {"/ilink/bot/getupdates": {"ret": 0, "msgs": [{"context_token": {"t": secret}}]}}
+    )
+    try:
+        async with ILinkApi(base, "t") as api:
+            with pytest.raises(DecodeError) as info:
+                await api.getupdates("")
+        assert "context_token" in str(info.value)
+        assert secret not in str(info.value)
+        assert info.value.__cause__ is None
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(("server_ms", "adopted"), [(10**12, 120.0), (1, 1.0), (25_000, 25.0)])
+async def test_server_long_poll_timeout_is_kept_finite(server_ms: int, adopted: float) -> None:
+    runner, base = await _serve(
+        {"/ilink/bot/getupdates": {"ret": 0, "msgs": [], "longpolling_timeout_ms": server_ms}}
+    )
+    try:
+        async with ILinkApi(base, "t") as api:
+            await api.getupdates("")
+            assert api.long_poll_timeout == adopted
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_oversized_reply_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weixin_gateway.ilink import api as api_module
+
+    monkeypatch.setattr(api_module, "MAX_REPLY_BYTES", 1000)
+    runner, base = await _serve({"/ilink/bot/getconfig": b'{"ret":0,"pad":"' + b"x" * 5000 + b'"}'})
+    try:
+        async with ILinkApi(base, "t") as api:
+            with pytest.raises(DecodeError, match="over 1000"):
+                await api.getconfig("u")
+    finally:
+        await runner.cleanup()

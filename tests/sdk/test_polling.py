@@ -257,3 +257,48 @@ async def test_undecodable_and_dropped_replies_count_as_failures(
         await asyncio.wait_for(client.run_polling(handler, stop_event=stop), 10)
     assert clock.sleeps == [2.0, 2.0, 30.0]
     assert seen == ["through"]
+
+
+async def test_a_hook_that_keeps_the_stale_token_is_paced(sim: Simulator, bot: SimBot) -> None:
+    """True without a new token must not poll a -14 at full speed."""
+    sim.expire_bot(bot.bot_id)
+    calls = 0
+
+    async def keep_going(exc: SessionExpiredError) -> bool:
+        nonlocal calls
+        calls += 1
+        return calls < 3
+
+    async def handler(msg: WeixinMessage) -> None:
+        raise AssertionError("no message expected")
+
+    clock = FakeClock()
+    async with WeixinClient.from_account(bot, clock=clock) as client:
+        await asyncio.wait_for(client.run_polling(handler, on_session_expired=keep_going), 10)
+    assert calls == 3
+    assert clock.sleeps == [2.0, 2.0]
+
+
+async def test_a_hook_that_sets_a_new_token_continues_at_once(sim: Simulator, bot: SimBot) -> None:
+    fresh = sim.create_bot()
+    sim.expire_bot(bot.bot_id)
+    sim.inject_message(fresh.bot_id, text="on the new token")
+    stop = asyncio.Event()
+    seen: list[str] = []
+    clock = FakeClock()
+
+    async with WeixinClient.from_account(bot, clock=clock) as client:
+
+        async def relogin(exc: SessionExpiredError) -> bool:
+            client.api.token = fresh.bot_token
+            return True
+
+        async def handler(msg: WeixinMessage) -> None:
+            seen.append(msg.text)
+            stop.set()
+
+        await asyncio.wait_for(
+            client.run_polling(handler, on_session_expired=relogin, stop_event=stop), 10
+        )
+    assert seen == ["on the new token"]
+    assert clock.sleeps == []

@@ -66,6 +66,12 @@ __all__ = ["ILinkApi", "ILinkConfig", "redact_token"]
 
 log = logging.getLogger(__name__)
 
+#: Bounds on the server's ``longpolling_timeout_ms`` (seconds).
+MIN_LONG_POLL = 1.0
+MAX_LONG_POLL = 120.0
+#: The largest JSON reply accepted (a full ``getupdates`` batch is far smaller).
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -213,9 +219,10 @@ class ILinkApi(Closeable):
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 allow_redirects=False,
             ) as resp:
-                raw = await resp.read()
                 if not 200 <= resp.status < 300:
-                    raise HttpStatusError(label, resp.status, raw.decode("utf-8", "replace"))
+                    excerpt = await resp.content.read(500)
+                    raise HttpStatusError(label, resp.status, excerpt.decode("utf-8", "replace"))
+                raw = await _read_capped(label, resp, MAX_REPLY_BYTES)
         except TimeoutError as exc:
             raise RequestTimeoutError(f"{label} timed out after {timeout:g} s") from exc
         except aiohttp.ClientError as exc:
@@ -343,7 +350,9 @@ class ILinkApi(Closeable):
             log.debug("getupdates: client timeout after %.1f s; treating as idle", timeout)
             return GetUpdatesResponse(ret=0, msgs=[], get_updates_buf=get_updates_buf)
         if result.longpolling_timeout_ms and result.longpolling_timeout_ms > 0:
-            self._long_poll_timeout = result.longpolling_timeout_ms / 1000
+            # the server's value, kept finite and not so short that idle polls spin
+            seconds = result.longpolling_timeout_ms / 1000
+            self._long_poll_timeout = min(max(seconds, MIN_LONG_POLL), MAX_LONG_POLL)
         return result
 
     async def sendmessage(self, msg: WeixinMessage) -> SendMessageResponse:
@@ -432,11 +441,30 @@ class ILinkApi(Closeable):
         )
 
 
+async def _read_capped(label: str, resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes (a runaway or hostile reply)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise DecodeError(f"{label}: reply of {resp.content_length} bytes is over {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise DecodeError(f"{label}: reply is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _decode(label: str, model: type[_M], data: Mapping[str, Any]) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise DecodeError(f"{label}: unexpected reply shape: {exc.errors()[:3]}") from exc
+        # Name the fields, never their values: a reply may carry a token in the wrong type.
+        where = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)[:3]
+        )
+        raise DecodeError(f"{label}: unexpected reply shape: {where}") from None
 
 
 def host_of(url: str) -> str:

@@ -224,10 +224,12 @@ async def _upload_once(
             url, data=_ciphertext(source, key), headers=headers, timeout=_timeout(timeout)
         ) as resp:
             if 400 <= resp.status < 500:
-                reason = resp.headers.get("x-error-message") or (await resp.text(errors="replace"))
+                reason = resp.headers.get("x-error-message") or (
+                    (await resp.content.read(300)).decode("utf-8", "replace")
+                )
                 raise MediaError(f"CDN upload client error {resp.status}: {reason[:300]}")
             if resp.status != 200:
-                body = await resp.text(errors="replace")
+                body = (await resp.content.read(500)).decode("utf-8", "replace")
                 return HttpStatusError("cdn upload", resp.status, body)
             param = resp.headers.get("x-encrypted-param")
             if not param:

@@ -278,7 +278,8 @@ class WeixinClient(Closeable):
           (30 s) on the 3rd consecutive failure, then counts again (:func:`poll_failure_delay`).
         * Handler errors are logged; the other messages of the batch are still handled; the
           failed message is not redelivered (see the module docstring).
-        * ``-14``: ``on_session_expired(exc)`` decides — True keeps polling, False/None returns;
+        * ``-14``: ``on_session_expired(exc)`` decides — True keeps polling (after ``backoff.short``
+          unless the hook set a new token on ``client.api``), False/None returns;
           without a hook the loop pauses ``session_expired_pause`` (1 h) like the official client.
         * ``stop_event`` set: returns promptly; an in-flight long poll is abandoned (safe: the
           cursor only moves when an answer arrives), a batch being handled is finished first.
@@ -295,12 +296,16 @@ class WeixinClient(Closeable):
                     log.error("session expired (-14); pausing %.0f s", session_expired_pause)
                     await self._until_stopped(self.clock.sleep(session_expired_pause), stop_event)
                     continue
+                token_before = self.api.token
                 decision = on_session_expired(exc)
                 if inspect.isawaitable(decision):
                     decision = await decision
-                if decision is True:
-                    continue
-                return
+                if decision is not True:
+                    return
+                if self.api.token == token_before:
+                    # keep polling with the same token: not at full speed against a -14
+                    await self._until_stopped(self.clock.sleep(policy.short), stop_event)
+                continue
             except WeixinError as exc:
                 failures += 1
                 delay, failures = poll_failure_delay(policy, failures)
