@@ -146,18 +146,42 @@ async def test_long_poll_client_timeout_is_an_idle_answer_with_the_same_cursor(
 
 
 async def test_long_poll_uses_its_own_connection_pool(sim: Simulator) -> None:
+    """A held long poll never takes the connection a send needs (one connection each here)."""
     bot = sim.create_bot()
-    user = sim.create_user()
-    async with ILinkApi(sim.base_url, bot.bot_token) as api:
+    sim.configure(hold_seconds=3.0, require_context_token=False, check_context_token=False)
+    sim.configure(reply_window_seconds=None)
+    one = aiohttp.TCPConnector(limit=1)
+    async with (
+        aiohttp.ClientSession(connector=one) as sends,
+        ILinkApi(sim.base_url, bot.bot_token, session=sends) as api,
+    ):
         assert api.poll_session is not api.session
-        sim.configure(hold_seconds=2.0)
         poll = asyncio.create_task(api.getupdates(""))
-        await asyncio.sleep(0.1)
-        # a send is not held up behind the long poll
-        ctx = sim.inject_message(bot.bot_id, from_user_id=user.user_id, text="x").context_token
-        sent = await asyncio.wait_for(api.sendmessage(_text(user.user_id, "reply", ctx)), 1.0)
+        await asyncio.sleep(0.2)
+        sent = await asyncio.wait_for(api.sendmessage(_text("u@im.wechat", "hi", None)), 2)
         assert sent.message_id is not None
-        await poll
+        assert not poll.done()  # the send went through while the poll was still held
+        poll.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+
+
+async def test_a_shared_single_connection_would_block_sends(sim: Simulator) -> None:
+    """The counter-check: with one pool of one connection for both, the send waits."""
+    bot = sim.create_bot()
+    sim.configure(hold_seconds=3.0, require_context_token=False, check_context_token=False)
+    sim.configure(reply_window_seconds=None)
+    one = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=one) as shared:
+        api = ILinkApi(sim.base_url, bot.bot_token, session=shared, poll_session=shared)
+        poll = asyncio.create_task(api.getupdates(""))
+        await asyncio.sleep(0.2)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(api.sendmessage(_text("u@im.wechat", "hi", None)), 0.5)
+        poll.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await poll
+        await api.close()
 
 
 async def test_cancelling_a_long_poll_returns_promptly(sim: Simulator) -> None:

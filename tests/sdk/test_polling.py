@@ -197,7 +197,7 @@ async def test_cancel_mid_long_poll_is_prompt(sim: Simulator, bot: SimBot) -> No
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0
         # the client is still usable after the abandoned poll
         sim.configure(hold_seconds=0.2)
         assert (await client.poll()).msgs == []
@@ -216,7 +216,7 @@ async def test_stop_event_mid_long_poll_returns_promptly(sim: Simulator, bot: Si
         started = time.monotonic()
         stop.set()
         await asyncio.wait_for(task, 5)
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0
         assert client.cursor == ""  # the abandoned poll did not move the cursor
 
 
@@ -234,7 +234,7 @@ async def test_cancel_during_backoff_sleep(sim: Simulator, bot: SimBot) -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 3.0
     assert len(requests_to(sim, "getupdates")) == 1
 
 

@@ -126,7 +126,10 @@ async def test_cancel_is_sent_once_when_the_task_is_cancelled(
 
     task = asyncio.create_task(reply())
     await asyncio.wait_for(entered.wait(), 5)
-    await asyncio.sleep(0.2)
+    for _ in range(200):  # until the keepalive has run at least once (bounded: 10 s)
+        if statuses(sim, bot).count(1) >= 2:
+            break
+        await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)

@@ -182,9 +182,10 @@ async def test_delayed_duplicate_of_a_given_message(sim: Simulator, client: ILin
 async def test_pending_delayed_duplicates_are_cancelled_on_close() -> None:
     async with Simulator() as sim:
         bot = sim.create_bot()
-        sim.add_fault(FaultPlan("duplicate", delay_ms=60_000))
+        sim.add_fault(FaultPlan("duplicate", delay_ms=300))
         sim.inject_message(bot.bot_id, text="x")
         await asyncio.sleep(0)
+    await asyncio.sleep(0.6)  # well past the delay: a surviving task would have re-delivered
     assert len(sim.world.bot(bot.bot_id).mailbox) == 1
 
 

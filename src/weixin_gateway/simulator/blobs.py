@@ -54,6 +54,10 @@ class Blob:
     bot_id: str | None
 
 
+#: Upload slots kept for ``getuploadurl`` answers (a retried upload reuses its slot).
+MAX_PENDING_UPLOADS = 10_000
+
+
 class BlobStore:
     """Pending uploads and stored blobs, by their opaque parameters."""
 
@@ -89,6 +93,8 @@ class BlobStore:
             bot_id=bot_id,
         )
         self._pending[pending.upload_param] = pending
+        while len(self._pending) > MAX_PENDING_UPLOADS:  # oldest first: dicts keep order
+            del self._pending[next(iter(self._pending))]
         return pending
 
     def pending(self, upload_param: str) -> PendingUpload | None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["plumbing"]
 
+#: The largest JSON body an iLink route accepts (uploads go to the CDN route, streamed).
+MAX_JSON_BODY = 1 << 20
+
 _ILINK = frozenset(ILINK_ROUTES)
 _CDN = frozenset(CDN_ROUTES)
 _QR = frozenset({"get_bot_qrcode", "get_qrcode_status"})
@@ -65,6 +68,10 @@ def plumbing(sim: Simulator, cdn: CdnRoutes) -> Middleware:
         if route == "cdn_upload":  # streamed by its handler; only the size is recorded
             body, size = b"", request.content_length or 0
         else:
+            if (request.content_length or 0) > MAX_JSON_BODY:
+                return json_response(
+                    {"ret": -1, "errmsg": f"body over {MAX_JSON_BODY} bytes"}, status=413
+                )
             body = await request.read()
             size = len(body)
         bot_id = bot_id_of(request, route)

@@ -169,6 +169,10 @@ class QrState:
         )
 
 
+#: QR sessions kept; older ones are forgotten (and answer ``expired``, like an unknown one).
+MAX_QR_SESSIONS = 10_000
+
+
 class QrBook:
     """Every QR session of one simulator."""
 
@@ -190,6 +194,8 @@ class QrBook:
             local_tokens=local_tokens,
         )
         self.sessions[qrcode] = state
+        while len(self.sessions) > MAX_QR_SESSIONS:  # get_bot_qrcode needs no token
+            del self.sessions[next(iter(self.sessions))]
         return state
 
     def get(self, qrcode: str) -> QrState:

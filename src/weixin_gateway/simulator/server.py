@@ -141,8 +141,10 @@ class Simulator(Service):
         if self._closing:
             return
         self._closing = True
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for bot in self.world.bots.values():
             bot.mailbox.waiters.wake()
         self.qr.wake_all()
