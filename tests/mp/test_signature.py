@@ -211,3 +211,12 @@ def test_d31_nonce_is_alphanumeric_and_random() -> None:
     alphabet = set(string.ascii_letters + string.digits)
     assert all(len(n) == 16 and set(n) <= alphabet for n in nonces)
     assert len(sig.new_nonce(32)) == 32
+
+
+def test_parse_go_int_survives_numbers_python_refuses() -> None:
+    from weixin_gateway.mp.signature import parse_go_int
+
+    assert parse_go_int("9" * 5000) == 2**63 - 1
+    assert parse_go_int("-" + "9" * 5000) == -(2**63)
+    assert parse_go_int("+" + "0" * 5000 + "42") == 42
+    assert parse_go_int("12x") is None

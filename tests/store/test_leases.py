@@ -86,8 +86,8 @@ async def test_dead_holder_is_replaced_by_a_waiter(engine: AsyncEngine) -> None:
 
 async def test_lease_is_renewed_while_held(engine: AsyncEngine) -> None:
     leases = Leases(engine, poll_s=0.02)
-    async with leases.hold("job", ttl_s=0.3) as holder:
-        await asyncio.sleep(0.5)  # longer than the TTL: renewed meanwhile
+    async with leases.hold("job", ttl_s=1.5) as holder:  # renewed every 0.5 s
+        await asyncio.sleep(2.0)  # longer than the TTL: renewed meanwhile
         assert not await leases.acquire("job", "intruder", ttl_s=1)
         assert await _holder(engine, "job") == holder
 

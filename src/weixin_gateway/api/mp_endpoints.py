@@ -67,8 +67,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def go_json_response(status: int, payload: Mapping[str, JsonValue]) -> Response:
-    """A JSON answer as go-wx-gateway writes a Go map: sorted keys, no escaping, newline."""
-    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    """A JSON answer as go-wx-gateway writes a Go map: top-level keys sorted (nested objects,
+    such as ``userInfo`` or a shop order, keep their own order), no escaping, newline."""
+    ordered = dict(sorted(payload.items()))
+    text = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"))
     return Response((text + "\n").encode(), status, media_type=JSON_CONTENT_TYPE)
 
 
@@ -271,9 +273,11 @@ class CommonEndpoints:
         raw = await _read(request, _MAX_JSON_BYTES)
         try:
             body = json.loads(raw.decode("utf-8") or "null")
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise EndpointError(400, f"invalid JSON: {detail}") from exc
+            if isinstance(exc, RecursionError):
+                detail = "nested too deeply"
+            raise EndpointError(400, f"invalid JSON: {detail}") from None
         if not isinstance(body, dict):
             raise EndpointError(400, "invalid JSON: the body must be an object")
 

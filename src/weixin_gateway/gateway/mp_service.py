@@ -125,6 +125,7 @@ def _text(status: int, text: str) -> HttpAnswer:
 _SUCCESS: Final = HttpAnswer(200, NO_REPLY.encode())
 _HELLO: Final = HttpAnswer(200, b"hello, this is handler view")
 _BUSY: Final = _text(503, "server busy")
+_BAD_BODY: Final = _text(400, "invalid message body")
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +369,9 @@ class OfficialAccountService:
         except MpError as exc:
             log.info("service %s: push refused: %s", config.name, exc)
             return _refusal(exc)
+        except (ValueError, RecursionError) as exc:  # a backstop: parsing must never 500
+            log.info("service %s: push refused: %s", config.name, type(exc).__name__)
+            return _BAD_BODY
 
         if self._upstream is None:
             outcome = self._outcome(push, echo_reply(push))
@@ -407,6 +411,8 @@ class OfficialAccountService:
                 push.kind,
                 push.forward_path,
             )
+        if flight.late:  # an earlier delivery already answered success; so does this one
+            return _NO_OUTCOME
         remaining = self.tuning.reply_budget_s - (self._clock.monotonic() - started)
         try:
             finished = await flight.wait(remaining)

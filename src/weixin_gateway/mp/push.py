@@ -228,7 +228,9 @@ def parse_push(
         if not event:
             raise PayloadError("Event missing")
     raw_id = _text(data.get("MsgId")) or _text(data.get("MsgID"))
-    msg_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else None
+    # a uint64 has at most 20 digits; anything longer is not a MsgId (and int() may refuse it)
+    valid = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 20
+    msg_id = int(raw_id) if valid else None
     return Push(
         to_user=_text(data.get("ToUserName")),
         from_user=_text(data.get("FromUserName")),

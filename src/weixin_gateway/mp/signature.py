@@ -75,7 +75,12 @@ def parse_go_int(text: str) -> int | None:
     """Parse like Go's ``strconv.Atoi``: ``[+-]?[0-9]+``, clamped to int64; else ``None``."""
     if not _GO_INT.fullmatch(text):
         return None
-    return max(_INT64_MIN, min(_INT64_MAX, int(text)))
+    negative = text.startswith("-")
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 19:  # beyond int64 whatever the digits; and int() refuses >4300 digits
+        return _INT64_MIN if negative else _INT64_MAX
+    value = -int(digits) if negative else int(digits)
+    return max(_INT64_MIN, min(_INT64_MAX, value))
 
 
 def check_timestamp(timestamp: str, *, now: float, window_s: int) -> int | None:

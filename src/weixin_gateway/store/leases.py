@@ -111,8 +111,8 @@ class Leases:
             yield
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # wait for the keeper without swallowing a cancellation of our own task
+            await asyncio.wait([keeper])
             try:
                 await self.release(name, holder)
             except Exception as exc:  # the lease expires on its own
