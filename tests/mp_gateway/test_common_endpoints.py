@@ -250,6 +250,26 @@ async def test_sign_jsapi_drops_the_fragment(
     status, _, data = await _call(gw, "POST", "/sign-jsapi?s=oa&u=https://e.com/")
     assert status == 200
 
+    # ... and from a multipart/form-data body, which FormValue parses too
+    form = aiohttp.MultipartWriter("form-data")
+    for name, value in (("s", "oa"), ("u", page + "#/confirm")):
+        part = form.append(value)
+        part.set_content_disposition("form-data", name=name)
+    status, _, data = await _call(gw, "POST", "/sign-jsapi", data=form)
+    assert status == 200
+    assert isinstance(data, dict)
+    signed = data["params"]
+    assert wx.verify_jssdk(
+        url=page,
+        noncestr=signed["nonce"],
+        timestamp=signed["timestamp"],
+        signature=signed["signature"],
+        appid=app.appid,
+    ).ok
+    broken = {"Content-Type": "multipart/form-data; boundary=x"}
+    status, _, data = await _call(gw, "POST", "/sign-jsapi", data=b"garbage", headers=broken)
+    assert status == 400
+
 
 async def test_channels_shop_details(
     setup: tuple[Gateway, AppConfig, AppConfig], wx: OfficialAccountSimulator

@@ -36,9 +36,11 @@ Endpoints (each mounted only when its path is configured):
 
 from __future__ import annotations
 
+import email.policy
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from email.parser import BytesParser
 from typing import Final, TypeVar
 from urllib.parse import parse_qsl
 
@@ -126,10 +128,11 @@ def _query(request: Request) -> dict[str, str]:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    """Go's ``FormValue`` view: an URL-encoded body first, then the query string."""
+    """Go's ``FormValue`` view: the form body (URL-encoded or multipart), then the query."""
     out: dict[str, str] = {}
     content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
         body = await _read(request, _MAX_FORM_BYTES)
         try:
             pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -137,9 +140,34 @@ async def _form(request: Request) -> dict[str, str]:
             raise EndpointError(400, "the form is not UTF-8") from exc
         for name, value in pairs:
             out.setdefault(name, value)
+    elif kind == "multipart/form-data":
+        for name, value in _multipart_fields(content_type, await _read(request, _MAX_FORM_BYTES)):
+            out.setdefault(name, value)
     for name, value in _query(request).items():
         out.setdefault(name, value)
     return out
+
+
+def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """The text fields of a multipart/form-data body (files are ignored, as FormValue does)."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise EndpointError(400, "the multipart form cannot be read")
+    fields: list[tuple[str, str]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_filename() is not None:
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            continue
+        try:
+            fields.append((name, payload.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise EndpointError(400, "the form is not UTF-8") from exc
+    return fields
 
 
 async def _read(request: Request, limit: int) -> bytes:
