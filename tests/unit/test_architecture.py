@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "weixin_gateway"
 
 _BELOW_STORE = (
     "weixin_gateway._ints",
+    "weixin_gateway._bodies",
     "weixin_gateway._resource",
     "weixin_gateway.ilink",
     "weixin_gateway.mp",
@@ -45,6 +46,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the SDK never reaches up into the simulator, the gateway or the interfaces
     "ilink": (
         "weixin_gateway._ints",
+        "weixin_gateway._bodies",
         "weixin_gateway._resource",
         "weixin_gateway.ilink",
         "weixin_gateway.errors",
@@ -53,6 +55,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "mp": (
         "weixin_gateway._ints",
+        "weixin_gateway._bodies",
         "weixin_gateway._resource",
         "weixin_gateway.mp",
         "weixin_gateway.errors",

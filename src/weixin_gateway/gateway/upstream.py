@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from weixin_gateway.errors import DecodeError, NetworkError, RequestTimeoutError
+from weixin_gateway._bodies import read_capped
+from weixin_gateway.errors import NetworkError, RequestTimeoutError
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
@@ -121,7 +122,7 @@ class Upstream:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as resp:
-                data = await self._read(url, resp)
+                data = await read_capped(describe_url(url), resp, self.max_answer_bytes)
                 return UpstreamAnswer(resp.status, data)
         except TimeoutError as exc:
             raise RequestTimeoutError(
@@ -141,7 +142,7 @@ class Upstream:
                 allow_redirects=False,
                 skip_auto_headers=("User-Agent", "Accept-Encoding"),
             ) as resp:
-                data = await self._read(url, resp)
+                data = await read_capped(describe_url(url), resp, self.max_answer_bytes)
                 return RelayAnswer(resp.status, relayed_headers(resp.raw_headers), data)
         except TimeoutError as exc:
             raise RequestTimeoutError(
@@ -149,19 +150,6 @@ class Upstream:
             ) from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"{describe_url(url)}: {type(exc).__name__}") from None
-
-    async def _read(self, url: str, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_answer_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            raise DecodeError(f"{describe_url(url)}: answer of {resp.content_length} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise DecodeError(f"{describe_url(url)}: answer over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
 
 def connection_headers(headers: Iterable[tuple[str, str]]) -> frozenset[str]:

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 from pydantic import BaseModel, ValidationError
 
+from weixin_gateway._bodies import read_capped
 from weixin_gateway._resource import Closeable
 from weixin_gateway.errors import DecodeError, HttpStatusError, NetworkError, RequestTimeoutError
 
@@ -222,7 +223,7 @@ class ILinkApi(Closeable):
                 if not 200 <= resp.status < 300:
                     excerpt = await resp.content.read(500)
                     raise HttpStatusError(label, resp.status, excerpt.decode("utf-8", "replace"))
-                raw = await _read_capped(label, resp, MAX_REPLY_BYTES)
+                raw = await read_capped(label, resp, MAX_REPLY_BYTES)
         except TimeoutError as exc:
             raise RequestTimeoutError(f"{label} timed out after {timeout:g} s") from exc
         except aiohttp.ClientError as exc:
@@ -439,20 +440,6 @@ class ILinkApi(Closeable):
             NotifyResponse,
             timeout=self.config.timeouts.notify,
         )
-
-
-async def _read_capped(label: str, resp: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, refused past ``limit`` bytes (a runaway or hostile reply)."""
-    if resp.content_length is not None and resp.content_length > limit:
-        raise DecodeError(f"{label}: reply of {resp.content_length} bytes is over {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise DecodeError(f"{label}: reply is over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(label: str, model: type[_M], data: Mapping[str, Any]) -> _M:

@@ -42,6 +42,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from weixin_gateway._bodies import read_capped
 from weixin_gateway._clock import Clock, SystemClock
 from weixin_gateway._ints import as_int
 from weixin_gateway._resource import Closeable
@@ -283,7 +284,7 @@ class MpTransport:
                 timeout=aiohttp.ClientTimeout(total=total, connect=self.timeouts.connect),
                 allow_redirects=False,
             ) as resp:
-                body = await self._read(label, resp)
+                body = await read_capped(label, resp, self.max_response_bytes)
                 if not 200 <= resp.status < 300:
                     text = body.decode("utf-8", "replace")
                     raise HttpStatusError(label, resp.status, _scrub(text))
@@ -295,19 +296,6 @@ class MpTransport:
             # ``secret=`` or ``access_token=``, and a logged traceback would print it.
             detail = _scrub(str(exc))
             raise NetworkError(f"{label} failed: {exc.__class__.__name__}: {detail}") from None
-
-    async def _read(self, label: str, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self.max_response_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            raise DecodeError(f"{label}: reply of {resp.content_length} bytes is over {limit}")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise DecodeError(f"{label}: reply is over {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def _decode(label: str, raw: bytes) -> JsonObject:
