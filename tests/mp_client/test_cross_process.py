@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests._children import run_together
 from weixin_gateway.simulator.mp import ApiFaultPlan, OfficialAccountSimulator
 
 STABLE = "/cgi-bin/stable_token"
@@ -17,18 +15,12 @@ USER_INFO = "/cgi-bin/user/info"
 
 # Run in a child process: wait for the start signal, then make one protected call.
 CHILD = """
-import asyncio, os, sys, time
-from pathlib import Path
+import asyncio, os
 from weixin_gateway.mp.client import MpApiClient, MpClientConfig, MpTimeouts
 from weixin_gateway.mp.tokens import FileTokenStore
 
 async def main() -> None:
-    go = Path(os.environ["GO_FILE"])
-    deadline = time.monotonic() + 20
-    while not go.exists():
-        if time.monotonic() > deadline:
-            sys.exit("no start signal")
-        await asyncio.sleep(0.005)
+    await wait_for_start()
     config = MpClientConfig(
         token_mode=os.environ["TOKEN_MODE"], timeouts=MpTimeouts(connect=2, request=10)
     )
@@ -49,10 +41,7 @@ asyncio.run(main())
 async def _run_children(
     wx: OfficialAccountSimulator, appid: str, openid: str, tmp_path: Path, mode: str, n: int
 ) -> list[str]:
-    go = tmp_path / "go"
     env = {
-        **os.environ,
-        "GO_FILE": str(go),
         "TOKEN_MODE": mode,
         "APP_ID": appid,
         "APP_SECRET": wx.app(appid).secret,
@@ -60,30 +49,7 @@ async def _run_children(
         "TOKEN_DIR": str(tmp_path / "tokens"),
         "OPENID": openid,
     }
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            CHILD,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for _ in range(n)
-    ]
-    try:
-        await asyncio.sleep(0.5)  # let every interpreter import and start polling
-        go.touch()
-        async with asyncio.timeout(60):
-            outputs = await asyncio.gather(*(p.communicate() for p in procs))
-    finally:
-        for p in procs:
-            if p.returncode is None:
-                p.kill()
-                await p.wait()
-    for p, (_, err) in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, err.decode()
-    return [out.decode().strip() for out, _ in outputs]
+    return await run_together(CHILD, env, tmp_path, n=n)
 
 
 @pytest.mark.parametrize("mode", ["stable", "classic"])

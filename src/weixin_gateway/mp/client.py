@@ -37,7 +37,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -989,7 +989,7 @@ class MpApiClient(Closeable):
 
     # --- discontinued ---------------------------------------------------------------------------
 
-    async def short_url(self, long_url: str) -> str:
+    async def short_url(self, long_url: str) -> NoReturn:
         """Always raises :class:`ApiDiscontinuedError`: ``cgi-bin/shorturl`` is gone (§5.10).
 
         Since 2021-03-15 WeChat no longer shortens anything: the answer echoes ``long_url`` or,
