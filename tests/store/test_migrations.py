@@ -51,7 +51,14 @@ async def test_empty_to_head(empty_engine: AsyncEngine) -> None:
     assert await _schema(empty_engine) == {}
     await upgrade(empty_engine)
     assert await current_revision(empty_engine) == head_revision()
-    assert set(await _schema(empty_engine)) == {"credentials", "leases"}
+    assert set(await _schema(empty_engine)) == {
+        "accounts",
+        "context_tokens",
+        "credentials",
+        "events",
+        "leases",
+        "send_tasks",
+    }
 
 
 async def test_migrated_schema_equals_metadata(empty_engine: AsyncEngine) -> None:

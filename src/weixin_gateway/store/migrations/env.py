@@ -30,6 +30,9 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # SQLite's DDL is transactional: all steps commit together under the lock, so a second
+        # process never sees a half-migrated schema
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         _lock(connection)

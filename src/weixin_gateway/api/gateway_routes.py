@@ -1,0 +1,599 @@
+"""The routes of the gateway's REST API (seed 000's, then ours). See ``api/gateway_app.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from weixin_gateway.api.gateway_views import (
+    account_view,
+    iso,
+    login_view,
+    message_view,
+    task_view,
+)
+from weixin_gateway.errors import LoginError, SessionExpiredError, WeixinError
+from weixin_gateway.gateway.outbound import OutboundError
+from weixin_gateway.gateway.send_request import SendRequest, parts_of
+from weixin_gateway.gateway.service import IlinkGateway, UnknownAccountError
+from weixin_gateway.ilink.login import LoginResult
+from weixin_gateway.store import ClaimConflict, EventRecord
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_ID = Field(min_length=1, max_length=255)
+_OPTIONAL_BODY = Body()
+
+
+def _gateway(request: Request) -> IlinkGateway:
+    gateway: IlinkGateway = request.app.state.gateway
+    return gateway
+
+
+def _error(http_status: int, error: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"ok": False, "error": error, **extra}, status_code=http_status)
+
+
+def _unknown_account() -> JSONResponse:
+    return _error(404, "unknown account_id", field="account_id")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- health and metrics -----------------------------------------------------------------------
+
+
+@router.get("/health", tags=["service"])
+async def health(request: Request) -> dict[str, Any]:
+    gateway = _gateway(request)
+    counts = await gateway.accounts.count_by_state()
+    return {
+        "ok": True,
+        "service": "weixin-gateway",
+        "phase": "text-mvp",
+        "delivery_mode": gateway.settings.delivery_mode,
+        "polling": {
+            "running": gateway.polling_enabled,
+            "interval_ms": gateway.settings.poll_interval_ms,
+        },
+        "accounts": {"active": counts.get("active", 0), "expired": counts.get("expired", 0)},
+    }
+
+
+@router.get("/metrics", tags=["service"], response_class=Response)
+async def metrics(request: Request) -> Response:
+    gateway = _gateway(request)
+    await gateway.refresh_gauges()
+    counts = await gateway.events.count_by_status()
+    gateway.metrics.pending_events.clear()
+    for (mode, status), n in counts.items():
+        if status not in ("delivered", "completed"):
+            gateway.metrics.pending_events.labels(status=f"{mode}:{status}").set(n)
+    body, content_type = gateway.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+@router.get("/accounts", tags=["accounts"])
+async def list_accounts(request: Request) -> dict[str, Any]:
+    gateway = _gateway(request)
+    records = await gateway.accounts.all()
+    views = [account_view(r, gateway.poller_of(r.account_id)) for r in records]
+    return {"ok": True, "accounts": views}
+
+
+class RegisterBody(_Body):
+    account_id: str = _ID
+    bot_token: str = Field(min_length=1, max_length=4096)
+    api_base_url: str | None = Field(default=None, max_length=1024)
+    cdn_base_url: str | None = Field(default=None, max_length=1024)
+    wechat_uin: str = Field(default="", max_length=255)
+    bot_id: str = Field(default="", max_length=255)
+
+
+def _check_url(value: str | None, field: str) -> JSONResponse | None:
+    if value and not value.startswith(("http://", "https://")):
+        return _error(400, f"{field} must start with http:// or https://", field=field)
+    return None
+
+
+@router.post("/accounts/register", tags=["accounts"])
+async def register_account(request: Request, body: RegisterBody) -> Any:
+    gateway = _gateway(request)
+    for field in ("api_base_url", "cdn_base_url"):
+        bad = _check_url(getattr(body, field), field)
+        if bad is not None:
+            return bad
+    record = await gateway.register(
+        account_id=body.account_id,
+        api_base_url=body.api_base_url or gateway.settings.ilink_base_url,
+        cdn_base_url=body.cdn_base_url or "",
+        bot_token=body.bot_token,
+        wechat_uin=body.wechat_uin,
+        bot_id=body.bot_id,
+    )
+    return {"ok": True, "account": account_view(record, gateway.poller_of(record.account_id))}
+
+
+@router.get("/accounts/{account_id}", tags=["accounts"])
+async def get_account(request: Request, account_id: str) -> Any:
+    gateway = _gateway(request)
+    record = await gateway.accounts.get(account_id)
+    if record is None:
+        return _unknown_account()
+    return {"ok": True, "account": account_view(record, gateway.poller_of(account_id))}
+
+
+@router.delete("/accounts/{account_id}", tags=["accounts"])
+async def delete_account(request: Request, account_id: str) -> Any:
+    gateway = _gateway(request)
+    removed = await gateway.remove(account_id)
+    if removed is None:
+        return _unknown_account()
+    return {
+        "ok": True,
+        "removed": account_view(removed, None),
+        "polling": {"running": gateway.polling_enabled},
+    }
+
+
+@router.post("/accounts/{account_id}/poll-once", tags=["accounts"])
+async def poll_account_once(request: Request, account_id: str) -> Any:
+    gateway = _gateway(request)
+    try:
+        result = await gateway.poll_once(account_id)
+    except UnknownAccountError:
+        return _unknown_account()
+    except SessionExpiredError:
+        return _error(409, "account session expired (-14): log in again", field="account_id")
+    except WeixinError as exc:
+        return _error(502, f"poll failed: {exc}")
+    return {"ok": True, "result": result}
+
+
+# --- login --------------------------------------------------------------------------------------
+
+
+class LoginStartBody(_Body):
+    account_id: str | None = Field(default=None, min_length=1, max_length=255)
+    api_base_url: str | None = Field(default=None, max_length=1024)
+
+
+@router.post("/login/qr/start", tags=["login"])
+async def login_start(
+    request: Request, body: Annotated[LoginStartBody | None, _OPTIONAL_BODY] = None
+) -> Any:
+    body = body or LoginStartBody()
+    bad = _check_url(body.api_base_url, "api_base_url")
+    if bad is not None:
+        return bad
+    try:
+        session = await _gateway(request).logins.start(body.account_id, body.api_base_url)
+    except LoginError as exc:
+        return _error(429, str(exc))
+    except WeixinError as exc:
+        return _error(502, f"could not get a QR code: {exc}")
+    return {"ok": True, "session": login_view(session)}
+
+
+@router.get("/login/qr/status", tags=["login"])
+async def login_status(
+    request: Request, session_id: Annotated[str | None, Query(max_length=255)] = None
+) -> Any:
+    if not session_id:
+        return _error(400, "session_id is required", field="session_id")
+    session = _gateway(request).logins.get(session_id)
+    if session is None:
+        return _error(404, "unknown session_id", field="session_id")
+    return {"ok": True, "session": login_view(session)}
+
+
+class SessionBody(_Body):
+    session_id: str = _ID
+
+
+@router.post("/login/qr/cancel", tags=["login"])
+async def login_cancel(request: Request, body: SessionBody) -> Any:
+    session = _gateway(request).logins.cancel(body.session_id)
+    if session is None:
+        return _error(404, "unknown session_id", field="session_id")
+    return {"ok": True, "session": {"session_id": session.session_id, "state": session.state}}
+
+
+class VerifyCodeBody(SessionBody):
+    code: str = Field(min_length=1, max_length=32)
+
+
+@router.post("/login/qr/verify-code", tags=["login"])
+async def login_verify_code(request: Request, body: VerifyCodeBody) -> Any:
+    session = _gateway(request).logins.submit_verify_code(body.session_id, body.code)
+    if session is None:
+        return _error(404, "unknown session_id", field="session_id")
+    return {"ok": True, "session": login_view(session)}
+
+
+class CompleteBody(SessionBody):
+    bot_token: str = Field(min_length=1, max_length=4096)
+    api_base_url: str | None = Field(default=None, max_length=1024)
+    wechat_uin: str = Field(default="", max_length=255)
+    bot_id: str = Field(default="", max_length=255)
+
+
+@router.post("/login/qr/complete", tags=["login"])
+async def login_complete(request: Request, body: CompleteBody) -> Any:
+    gateway = _gateway(request)
+    bad = _check_url(body.api_base_url, "api_base_url")
+    if bad is not None:
+        return bad
+    session = gateway.logins.get(body.session_id)
+    if session is None:
+        return _error(404, "unknown session_id", field="session_id")
+    result = LoginResult(
+        bot_token=body.bot_token,
+        account_id=body.bot_id,
+        base_url=body.api_base_url or session.api_base_url,
+        user_id=body.wechat_uin or None,
+    )
+    await gateway.logins.complete(session, result)
+    record = await gateway.accounts.get(session.account_id)
+    if session.state != "completed" or record is None:
+        return _error(500, session.message or "login could not be completed")
+    view = account_view(record, gateway.poller_of(record.account_id))
+    return {
+        "ok": True,
+        "session": {"session_id": session.session_id, "state": session.state},
+        "account": view,
+    }
+
+
+# --- polling ------------------------------------------------------------------------------------
+
+
+def _polling(gateway: IlinkGateway) -> dict[str, Any]:
+    return {"running": gateway.polling_enabled, "interval_ms": gateway.settings.poll_interval_ms}
+
+
+@router.get("/poll/status", tags=["polling"])
+async def poll_status(request: Request) -> dict[str, Any]:
+    gateway = _gateway(request)
+    return {
+        "ok": True,
+        "delivery_mode": gateway.settings.delivery_mode,
+        "polling": {
+            **_polling(gateway),
+            "last_started_at": iso(gateway.last_started_at),
+            "last_finished_at": iso(gateway.last_finished_at),
+            "last_error": gateway.last_error,
+            "last_results": gateway.last_results,
+        },
+    }
+
+
+@router.post("/poll/start", tags=["polling"])
+async def poll_start(
+    request: Request, body: Annotated[Any, _OPTIONAL_BODY] = None
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    await gateway.start_polling()
+    return {"ok": True, "polling": _polling(gateway)}
+
+
+@router.post("/poll/stop", tags=["polling"])
+async def poll_stop(
+    request: Request, body: Annotated[Any, _OPTIONAL_BODY] = None
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    await gateway.stop_polling()
+    return {"ok": True, "polling": _polling(gateway)}
+
+
+@router.post("/poll/run-once", tags=["polling"])
+async def poll_run_once(
+    request: Request, body: Annotated[Any, _OPTIONAL_BODY] = None
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    results = await gateway.run_once()
+    return {"ok": True, "delivery_mode": gateway.settings.delivery_mode, "results": results}
+
+
+# --- inbox --------------------------------------------------------------------------------------
+
+InboxStatus = Literal["pending", "claimed", "completed", "failed", "dead", "delivered", "all"]
+
+
+@router.get("/inbox/messages", tags=["inbox"])
+async def inbox_list(
+    request: Request,
+    status: InboxStatus = "pending",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    account_id: Annotated[str | None, Query(max_length=255)] = None,
+    wait: Annotated[float, Query(ge=0, le=60, description="long-poll seconds")] = 0,
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        records = await gateway.events.search(
+            status=None if status == "all" else status, limit=limit, account_id=account_id
+        )
+        remaining = deadline - loop.time()
+        if records or remaining <= 0:
+            break
+        await gateway.wait_inbox(remaining)
+    now = gateway.clock.time()
+    return {"ok": True, "messages": [message_view(r, now) for r in records]}
+
+
+class BatchClaimBody(_Body):
+    worker_id: str = _ID
+    limit: int = Field(default=10, ge=1, le=500)
+    lease_ms: int | None = Field(default=None, ge=1000, le=86_400_000)
+    account_id: str | None = Field(default=None, max_length=255)
+    wait: float = Field(default=0, ge=0, le=60, description="long-poll seconds")
+
+
+@router.post("/inbox/claim", tags=["inbox"])
+async def inbox_claim_batch(request: Request, body: BatchClaimBody) -> dict[str, Any]:
+    gateway = _gateway(request)
+    lease_s = (body.lease_ms or gateway.settings.lease_ms) / 1000
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + body.wait
+    while True:
+        records = await gateway.events.claim_batch(
+            body.worker_id, body.limit, lease_s, account_id=body.account_id
+        )
+        remaining = deadline - loop.time()
+        if records or remaining <= 0:
+            break
+        await gateway.wait_inbox(remaining)
+    if records:
+        gateway.metrics.deliveries_total.labels(mode="inbox", outcome="claimed").inc(len(records))
+    now = gateway.clock.time()
+    return {"ok": True, "messages": [message_view(r, now) for r in records]}
+
+
+@router.get("/inbox/messages/{message_id}", tags=["inbox"])
+async def inbox_show(request: Request, message_id: str) -> Any:
+    gateway = _gateway(request)
+    record = await gateway.events.get(message_id)
+    if record is None:
+        return _unknown_message()
+    return {"ok": True, "message": message_view(record, gateway.clock.time())}
+
+
+def _unknown_message() -> JSONResponse:
+    return _error(404, "unknown message_id", field="message_id")
+
+
+def _conflict(conflict: ClaimConflict, message_id: str) -> JSONResponse:
+    if conflict.status == "claimed":
+        return _error(
+            409,
+            f"message {message_id} is claimed by worker {conflict.holder!r}",
+            holder=conflict.holder,
+            status="claimed",
+        )
+    return _error(409, f"message {message_id} is {conflict.status}", status=conflict.status)
+
+
+def _settled(
+    gateway: IlinkGateway, outcome: EventRecord | ClaimConflict | None, message_id: str
+) -> Any:
+    if outcome is None:
+        return _unknown_message()
+    if isinstance(outcome, ClaimConflict):
+        return _conflict(outcome, message_id)
+    return {"ok": True, "message": message_view(outcome, gateway.clock.time())}
+
+
+class ClaimBody(_Body):
+    worker_id: str = Field(default="anonymous", min_length=1, max_length=255)
+    lease_ms: int | None = Field(default=None, ge=1000, le=86_400_000)
+
+
+@router.post("/inbox/messages/{message_id}/claim", tags=["inbox"])
+async def inbox_claim(
+    request: Request, message_id: str, body: Annotated[ClaimBody | None, _OPTIONAL_BODY] = None
+) -> Any:
+    gateway = _gateway(request)
+    body = body or ClaimBody()
+    lease_s = (body.lease_ms or gateway.settings.lease_ms) / 1000
+    outcome = await gateway.events.claim(message_id, body.worker_id, lease_s)
+    if isinstance(outcome, EventRecord):
+        gateway.metrics.deliveries_total.labels(mode="inbox", outcome="claimed").inc()
+    return _settled(gateway, outcome, message_id)
+
+
+class CompleteMessageBody(_Body):
+    worker_id: str | None = Field(default=None, min_length=1, max_length=255)
+    completion_note: str = Field(default="", max_length=10_000)
+
+
+@router.post("/inbox/messages/{message_id}/complete", tags=["inbox"])
+async def inbox_complete(
+    request: Request,
+    message_id: str,
+    body: Annotated[CompleteMessageBody | None, _OPTIONAL_BODY] = None,
+) -> Any:
+    gateway = _gateway(request)
+    body = body or CompleteMessageBody()
+    outcome = await gateway.events.complete(
+        message_id, worker=body.worker_id, note=body.completion_note
+    )
+    if isinstance(outcome, EventRecord):
+        gateway.metrics.deliveries_total.labels(mode="inbox", outcome="completed").inc()
+    return _settled(gateway, outcome, message_id)
+
+
+class FailBody(_Body):
+    worker_id: str | None = Field(default=None, min_length=1, max_length=255)
+    error: str = Field(default="", max_length=10_000)
+
+
+@router.post("/inbox/messages/{message_id}/fail", tags=["inbox"])
+async def inbox_fail(
+    request: Request, message_id: str, body: Annotated[FailBody | None, _OPTIONAL_BODY] = None
+) -> Any:
+    gateway = _gateway(request)
+    body = body or FailBody()
+    outcome = await gateway.events.fail(
+        message_id,
+        worker=body.worker_id,
+        error=body.error,
+        max_attempts=gateway.settings.inbox_max_attempts,
+    )
+    if isinstance(outcome, EventRecord):
+        outcome_name = "dead" if outcome.status == "dead" else "failed"
+        gateway.metrics.deliveries_total.labels(mode="inbox", outcome=outcome_name).inc()
+    return _settled(gateway, outcome, message_id)
+
+
+# --- dead events: list and re-deliver -----------------------------------------------------------
+
+
+@router.get("/deliveries", tags=["deliveries"])
+async def list_deliveries(
+    request: Request,
+    status: Literal["dead", "pending", "delivered"] = "dead",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    account_id: Annotated[str | None, Query(max_length=255)] = None,
+) -> dict[str, Any]:
+    gateway = _gateway(request)
+    records = await gateway.events.search(status=status, limit=limit, account_id=account_id)
+    now = gateway.clock.time()
+    return {"ok": True, "events": [message_view(r, now) for r in records]}
+
+
+class RedeliverBody(_Body):
+    event_ids: list[Annotated[str, _ID]] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+    account_id: str | None = Field(default=None, max_length=255)
+
+
+@router.post("/deliveries/redeliver", tags=["deliveries"])
+async def redeliver(request: Request, body: RedeliverBody) -> Any:
+    if not body.all and not body.event_ids:
+        return _error(400, "give event_ids, or all: true", field="event_ids")
+    records = await _gateway(request).redeliver(
+        ids=body.event_ids, account_id=body.account_id, all_dead=body.all
+    )
+    return {"ok": True, "redelivered": [r.event_id for r in records]}
+
+
+@router.post("/deliveries/{event_id}/redeliver", tags=["deliveries"])
+async def redeliver_one(request: Request, event_id: str) -> Any:
+    gateway = _gateway(request)
+    records = await gateway.redeliver(ids=[event_id])
+    if not records:
+        record = await gateway.events.get(event_id)
+        if record is None:
+            return _error(404, "unknown event_id", field="event_id")
+        return _error(409, f"event {event_id} is {record.status}, not dead", status=record.status)
+    return {"ok": True, "redelivered": [r.event_id for r in records]}
+
+
+# --- typing and sending -------------------------------------------------------------------------
+
+
+class TypingBody(_Body):
+    account_id: str = _ID
+    to_user_id: str = _ID
+    context_token: str | None = Field(default=None, max_length=4096)
+    status: Literal["typing", "cancel"] = "typing"
+
+
+@router.post("/typing", tags=["sending"])
+async def typing(request: Request, body: TypingBody) -> Any:
+    gateway = _gateway(request)
+    try:
+        record = await gateway.account(body.account_id)
+    except UnknownAccountError:
+        return _unknown_account()
+    client = gateway.client_for(record)
+    token = body.context_token or await gateway.accounts.context_token(
+        body.account_id, body.to_user_id
+    )
+    try:
+        if body.status == "typing":
+            sent = await client.send_typing(body.to_user_id, context_token=token)
+        else:
+            sent = await client.cancel_typing(body.to_user_id, context_token=token)
+    except WeixinError as exc:
+        return _error(502, f"typing failed: {exc}")
+    if not sent:
+        return _error(409, "WeChat gave no typing ticket for this user (no recent message?)")
+    return {
+        "ok": True,
+        "typing": {
+            "account_id": body.account_id,
+            "to_user_id": body.to_user_id,
+            "status": body.status,
+        },
+    }
+
+
+def _json_safe(results: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Message ids as strings: uint64 values do not survive JavaScript's numbers."""
+    text = json.dumps(results, default=str)
+    safe: list[dict[str, object]] = json.loads(text)
+    for result in safe:
+        if isinstance(result.get("message_id"), int):
+            result["message_id"] = str(result["message_id"])
+        ids = result.get("message_ids")
+        if isinstance(ids, list):
+            result["message_ids"] = [str(i) if isinstance(i, int) else i for i in ids]
+    return safe
+
+
+def _send_failure(exc: OutboundError) -> JSONResponse:
+    extra: dict[str, Any] = {"sent": exc.sent}
+    if exc.field:
+        extra["field"] = exc.field
+    return _error(exc.status, exc.message, **extra)
+
+
+@router.post("/send", tags=["sending"])
+async def send(request: Request, body: SendRequest) -> Any:
+    gateway = _gateway(request)
+    try:
+        results = await gateway.send(
+            account_id=body.account_id,
+            to_user_id=body.to_user_id,
+            context_token=body.context_token,
+            parts=parts_of(body),
+        )
+    except UnknownAccountError:
+        return _error(404, f"unknown account: {body.account_id}", field="account_id")
+    except OutboundError as exc:
+        return _send_failure(exc)
+    return {"ok": True, "results": _json_safe(results)}
+
+
+@router.post("/send/async", tags=["sending"], status_code=202)
+async def send_async(request: Request, body: SendRequest) -> Any:
+    gateway = _gateway(request)
+    parts = parts_of(body)
+    try:
+        task = await gateway.submit_send(body.model_dump(mode="json"), parts)
+    except UnknownAccountError:
+        return _error(404, f"unknown account: {body.account_id}", field="account_id")
+    return JSONResponse({"ok": True, "task": task_view(task)}, status_code=202)
+
+
+@router.get("/send/tasks/{task_id}", tags=["sending"])
+async def send_task(request: Request, task_id: str) -> Any:
+    task = await _gateway(request).send_tasks.get(task_id)
+    if task is None:
+        return _error(404, "unknown task_id", field="task_id")
+    return {"ok": True, "task": task_view(task)}

@@ -1,0 +1,230 @@
+"""Callback delivery: POST every stored event to the upstream, in order per conversation.
+
+The database is the queue: an event is ``pending`` until the upstream answered 2xx (then
+``delivered``) or the retry budget is spent (then ``dead``, listed and re-deliverable). This
+class only schedules: one worker per conversation (account + chat) that has something pending,
+so the events of one user reach the upstream one at a time and in order, while a conversation
+whose upstream call fails or hangs never holds up any other. A process-wide semaphore bounds
+the calls in flight.
+
+A failed attempt (connection error, timeout, non-2xx) is retried after an exponential delay with
+jitter (``base · 2^(attempt-1)``, capped, times a random factor in ``[0.5, 1]``); the conversation
+waits meanwhile, keeping its order. On start-up every ``pending`` event is scheduled again, so a
+restart loses nothing; an event may then reach the upstream twice (at least once), always under
+the same ``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway.delivery.events import stored_event
+from weixin_gateway.delivery.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
+from weixin_gateway.store.events import EventRecord, EventStore
+
+__all__ = ["CallbackConfig", "CallbackDispatcher"]
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[str, float | None], None]
+"""Called with an outcome (``delivered``, ``retry``, ``dead``) and, when delivered, the seconds
+since the event was stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackConfig:
+    """Where and how to deliver. Times in seconds."""
+
+    url: str
+    secret: str = field(default="", repr=False)
+    timeout_s: float = 10.0
+    max_attempts: int = 12
+    retry_base_s: float = 1.0
+    retry_max_s: float = 300.0
+    concurrency: int = 256
+
+    def retry_delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The wait after the ``attempt``-th failed attempt (1-based)."""
+        ceiling = min(self.retry_max_s, self.retry_base_s * float(2 ** max(0, attempt - 1)))
+        return float(ceiling * (rng or random).uniform(0.5, 1.0))
+
+
+@dataclass(slots=True, eq=False)
+class _Conversation:
+    seqs: list[int] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class CallbackDispatcher:
+    """Schedules callback deliveries of the events in ``store``; see the module docstring."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        session: aiohttp.ClientSession,
+        config: CallbackConfig,
+        *,
+        clock: Clock | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.store = store
+        self.session = session
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.observer = observer
+        self._conversations: dict[tuple[str, str], _Conversation] = {}
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"CallbackDispatcher(url={self.config.url!r})"
+
+    @property
+    def in_flight(self) -> int:
+        """Conversations with events waiting or being delivered."""
+        return len(self._conversations)
+
+    async def start(self) -> int:
+        """Schedule every pending callback event in the store; return how many."""
+        pending = await self.store.pending_callbacks()
+        for seq, account_id, chat_id in pending:
+            self._add(seq, (account_id, chat_id))
+        return len(pending)
+
+    def enqueue(self, record: EventRecord) -> None:
+        """Schedule a stored (or re-delivered) event."""
+        self._add(record.seq, record.conversation)
+
+    def wake(self, account_id: str, chat_id: str) -> None:
+        """Something changed for a conversation (media saved): look again now."""
+        conversation = self._conversations.get((account_id, chat_id))
+        if conversation is not None:
+            conversation.wake.set()
+
+    async def close(self) -> None:
+        """Stop every worker (events stay ``pending`` and are delivered after a restart)."""
+        self._closed = True
+        tasks = [c.task for c in self._conversations.values() if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._conversations.clear()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _add(self, seq: int, key: tuple[str, str]) -> None:
+        if self._closed:
+            return
+        conversation = self._conversations.get(key)
+        if conversation is None:
+            conversation = self._conversations[key] = _Conversation()
+        if seq not in conversation.seqs:
+            bisect.insort(conversation.seqs, seq)
+        conversation.wake.set()
+        if conversation.task is None:
+            conversation.task = asyncio.get_running_loop().create_task(
+                self._run(key, conversation), name=f"callback {key[0]}/{key[1]}"
+            )
+
+    async def _run(self, key: tuple[str, str], conversation: _Conversation) -> None:
+        try:
+            while conversation.seqs:
+                conversation.wake.clear()
+                seq = conversation.seqs[0]
+                if await self._step(seq, conversation):
+                    conversation.seqs.remove(seq)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a store error: the events stay pending and come back on restart
+            log.exception("callback worker for %s stopped; pending events wait for a restart", key)
+        finally:
+            if self._conversations.get(key) is conversation:
+                del self._conversations[key]
+
+    async def _step(self, seq: int, conversation: _Conversation) -> bool:
+        """One look at the conversation's oldest event; True when it is finished with."""
+        record = await self.store.get_by_seq(seq)
+        if record is None or record.status != "pending" or record.mode != "callback":
+            return True
+        if not record.ready:  # media still downloading: wait to be woken
+            await conversation.wake.wait()
+            return False
+        delay = record.next_attempt_at - self.clock.time()
+        if delay > 0:
+            try:
+                async with asyncio.timeout(delay):
+                    await conversation.wake.wait()
+            except TimeoutError:
+                pass
+            return False
+        await self._attempt(record)
+        return await self._finished(seq)
+
+    async def _finished(self, seq: int) -> bool:
+        record = await self.store.get_by_seq(seq)
+        return record is None or record.status != "pending"
+
+    async def _attempt(self, record: EventRecord) -> None:
+        body = json.dumps(stored_event(record), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", EVENT_ID_HEADER: record.event_id}
+        if self.config.secret:
+            headers["Authorization"] = f"Bearer {self.config.secret}"
+            headers[SIGNATURE_HEADER] = sign(self.config.secret, body, int(time.time()))
+        async with self._semaphore:
+            error = await self._post(body, headers)
+        attempt = record.attempts + 1
+        if error is None:
+            await self.store.mark_delivered(record.seq)
+            self._observe("delivered", max(0.0, self.clock.time() - record.created_at))
+        elif attempt >= self.config.max_attempts:
+            log.warning("event %s is dead after %d attempts: %s", record.event_id, attempt, error)
+            await self.store.mark_dead(record.seq, error=error)
+            self._observe("dead", None)
+        else:
+            delay = self.config.retry_delay(attempt)
+            log.info(
+                "event %s attempt %d failed (%s); retrying in %.1f s",
+                record.event_id,
+                attempt,
+                error,
+                delay,
+            )
+            await self.store.mark_retry(
+                record.seq, next_attempt_at=self.clock.time() + delay, error=error
+            )
+            self._observe("retry", None)
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> str | None:
+        """POST once; None on a 2xx, else what went wrong."""
+        try:
+            async with self.session.post(
+                self.config.url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                allow_redirects=False,
+            ) as response:
+                if response.content_length is not None and response.content_length <= 65536:
+                    await response.read()  # small bodies: keep the connection for reuse
+                if 200 <= response.status < 300:
+                    return None
+                return f"upstream answered HTTP {response.status}"
+        except TimeoutError:
+            return f"upstream did not answer within {self.config.timeout_s:g} s"
+        except aiohttp.ClientError as exc:
+            return f"upstream unreachable: {type(exc).__name__}: {exc}"
+
+    def _observe(self, outcome: str, latency: float | None) -> None:
+        if self.observer is not None:
+            self.observer(outcome, latency)

@@ -1,0 +1,555 @@
+"""The iLink gateway service: accounts, their pollers, storage, delivery, logins and sends.
+
+:class:`IlinkGateway` wires the pieces below it together and is what the REST API and the CLI
+drive. Life of an inbound message:
+
+1. The account's :class:`~.poller.AccountPoller` receives it from ``getupdates``.
+2. :meth:`IlinkGateway._store_batch` stores the batch and the new cursor in one transaction
+   (re-deliveries dropped) — nothing is delivered before that commit.
+3. Media is downloaded in the background (:class:`~weixin_gateway.delivery.media_in.InboundMedia`),
+   one message at a time per account; the event waits (``ready = false``) and then carries the
+   saved files, or the download error.
+4. callback mode: the :class:`~weixin_gateway.delivery.callback.CallbackDispatcher` posts it;
+   inbox mode: workers list, claim, complete or fail it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway.delivery.callback import CallbackConfig, CallbackDispatcher
+from weixin_gateway.delivery.events import Attachment, content_fingerprint, message_text
+from weixin_gateway.delivery.media_in import InboundMedia
+from weixin_gateway.errors import SessionExpiredError
+from weixin_gateway.gateway.http import HttpClientConfig, open_session
+from weixin_gateway.gateway.logins import LoginSession, LoginSessions
+from weixin_gateway.gateway.metrics import GatewayMetrics
+from weixin_gateway.gateway.outbound import Outbound, SendPart
+from weixin_gateway.gateway.poller import AccountPoller
+from weixin_gateway.gateway.send_request import parts_of
+from weixin_gateway.gateway.settings import GatewaySettings
+from weixin_gateway.ilink.client import PollResult, WeixinClient
+from weixin_gateway.ilink.login import LoginResult
+from weixin_gateway.ilink.media import pick_media_item
+from weixin_gateway.ilink.wire import MessageType, WeixinMessage, dump_wire
+from weixin_gateway.store import (
+    AccountRecord,
+    AccountStore,
+    EventRecord,
+    EventStore,
+    NewEvent,
+    SendTaskRecord,
+    SendTaskStore,
+    create_engine,
+    upgrade,
+)
+
+__all__ = ["IlinkGateway", "UnknownAccountError"]
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAccountError(LookupError):
+    """No account has this id (the API answers 404 ``unknown account_id``)."""
+
+
+class IlinkGateway:
+    """One gateway process: ``async with IlinkGateway(settings) as gateway: ...``."""
+
+    def __init__(self, settings: GatewaySettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.metrics = GatewayMetrics()
+        self.polling_enabled = False
+        self.started_at = self.clock.time()
+        self.last_started_at: float | None = None
+        self.last_finished_at: float | None = None
+        self.last_error = ""
+        self.last_results: list[dict[str, Any]] = []
+        self._pollers: dict[str, AccountPoller] = {}
+        self._clients: dict[str, WeixinClient] = {}
+        self._media_queues: dict[str, asyncio.Queue[EventRecord]] = {}
+        self._media_workers: dict[str, asyncio.Task[None]] = {}
+        self._send_workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._send_queues: dict[tuple[str, str], asyncio.Queue[SendTaskRecord]] = {}
+        self._inbox_changed = asyncio.Event()
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"IlinkGateway(mode={self.settings.delivery_mode!r})"
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> IlinkGateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        settings = self.settings
+        data_dir = Path(settings.data_dir)
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        self.engine = create_engine(settings.database_url_or_default)
+        await upgrade(self.engine)
+        self.accounts = AccountStore(self.engine, clock=self.clock)
+        self.events = EventStore(self.engine, clock=self.clock)
+        self.send_tasks = SendTaskStore(self.engine, clock=self.clock)
+        self.http = open_session(HttpClientConfig(limit=200))
+        self.poll_http = open_session(HttpClientConfig(limit=0, default_timeout_s=300))
+        self.upstream_http = open_session(HttpClientConfig(limit=512))
+        self.media_in = InboundMedia(
+            settings.inbound_path, max_bytes=settings.media_max_bytes, transcode_voice=True
+        )
+        self.outbound = Outbound(
+            media_dirs=settings.media_dirs_or_default,
+            media_max_bytes=settings.media_max_bytes,
+            fetch_timeout_s=settings.media_fetch_timeout_ms / 1000,
+            text_chunk_limit=settings.text_chunk_limit,
+            fetch_session=self.http,
+        )
+        self.logins = LoginSessions(
+            self.http,
+            default_base_url=settings.ilink_base_url,
+            ttl_s=settings.login_session_ttl_ms / 1000,
+            on_confirmed=self._login_confirmed,
+            clock=self.clock,
+        )
+        self.dispatcher: CallbackDispatcher | None = None
+        adopted = await self.events.adopt_mode(settings.delivery_mode)
+        if adopted:
+            log.info("%d undelivered events now use %s mode", adopted, settings.delivery_mode)
+        if settings.delivery_mode == "callback":
+            url = settings.upstream_base_url.rstrip("/") + settings.upstream_events_path
+            self.dispatcher = CallbackDispatcher(
+                self.events,
+                self.upstream_http,
+                CallbackConfig(
+                    url=url,
+                    secret=settings.upstream_shared_secret.get_secret_value(),
+                    timeout_s=settings.callback_timeout_ms / 1000,
+                    max_attempts=settings.retry_max_attempts,
+                    retry_base_s=settings.retry_base_ms / 1000,
+                    retry_max_s=settings.retry_max_ms / 1000,
+                ),
+                clock=self.clock,
+                observer=self._delivery_observed,
+            )
+            resumed = await self.dispatcher.start()
+            if resumed:
+                log.info("resuming delivery of %d pending events", resumed)
+        for record in await self.events.unready():
+            self._queue_media(record)
+        for task in await self.send_tasks.recover():
+            self._queue_send(task)
+        self._started = True
+        if settings.auto_start:
+            await self.start_polling()
+        await self.refresh_gauges()
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.stop_polling()
+        await self.logins.close()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+        workers = [*self._media_workers.values(), *self._send_workers.values()]
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        for session in (self.http, self.poll_http, self.upstream_http):
+            await session.close()
+        await self.engine.dispose()
+
+    # --- accounts -----------------------------------------------------------------------------
+
+    async def account(self, account_id: str) -> AccountRecord:
+        record = await self.accounts.get(account_id)
+        if record is None:
+            raise UnknownAccountError(account_id)
+        return record
+
+    def poller_of(self, account_id: str) -> AccountPoller | None:
+        return self._pollers.get(account_id)
+
+    async def register(
+        self,
+        *,
+        account_id: str,
+        api_base_url: str,
+        bot_token: str,
+        wechat_uin: str = "",
+        cdn_base_url: str = "",
+        bot_id: str = "",
+        owner_user_id: str = "",
+    ) -> AccountRecord:
+        """Save an account (new, or replacing one) and poll it if polling is on."""
+        await self._drop_runtime(account_id)
+        record = await self.accounts.save(
+            account_id=account_id,
+            api_base_url=api_base_url.rstrip("/"),
+            bot_token=bot_token,
+            cdn_base_url=cdn_base_url.rstrip("/"),
+            bot_id=bot_id,
+            wechat_uin=wechat_uin,
+            owner_user_id=owner_user_id,
+        )
+        if self.polling_enabled:
+            self._start_poller(record)
+        await self.refresh_gauges()
+        return record
+
+    async def remove(self, account_id: str) -> AccountRecord | None:
+        await self._drop_runtime(account_id)
+        removed = await self.accounts.delete(account_id)
+        await self.refresh_gauges()
+        return removed
+
+    async def _drop_runtime(self, account_id: str) -> None:
+        poller = self._pollers.pop(account_id, None)
+        if poller is not None:
+            await poller.stop()
+        client = self._clients.pop(account_id, None)
+        if client is not None:
+            await client.close()
+
+    def client_for(self, record: AccountRecord) -> WeixinClient:
+        client = self._clients.get(record.account_id)
+        if client is None:
+            client = WeixinClient(
+                record.api_base_url,
+                record.bot_token,
+                cdn_base_url=record.cdn_base_url or self.settings.cdn_base_url,
+                session=self.http,
+                poll_session=self.poll_http,
+                clock=self.clock,
+                text_chunk_limit=self.settings.text_chunk_limit,
+                media_max_bytes=self.settings.media_max_bytes,
+                cursor=record.cursor,
+            )
+            self._clients[record.account_id] = client
+        return client
+
+    async def _login_confirmed(self, session: LoginSession, result: LoginResult) -> str:
+        """A QR login finished: save (or revive) the account; return its id."""
+        existing = await self.accounts.find_by_bot_id(result.account_id)
+        account_id = session.account_id
+        if existing is not None and session.account_id.startswith("wx-"):
+            account_id = existing.account_id  # the same bot logging in again
+        await self.register(
+            account_id=account_id,
+            api_base_url=result.base_url or session.api_base_url,
+            bot_token=result.bot_token,
+            wechat_uin=result.user_id or "",
+            bot_id=result.account_id,
+            owner_user_id=result.user_id or "",
+        )
+        return account_id
+
+    # --- polling ------------------------------------------------------------------------------
+
+    async def start_polling(self) -> None:
+        """Poll every active account (and every account added later)."""
+        self.polling_enabled = True
+        self.last_started_at = self.clock.time()
+        for record in await self.accounts.all():
+            if record.session_state == "active":
+                self._start_poller(record)
+        await self.refresh_gauges()
+
+    async def stop_polling(self) -> None:
+        self.polling_enabled = False
+        pollers = list(self._pollers.values())
+        self._pollers.clear()
+        await asyncio.gather(*(p.stop() for p in pollers))
+        self.last_finished_at = self.clock.time()
+        self.metrics.pollers_running.set(0)
+
+    def _start_poller(self, record: AccountRecord) -> None:
+        if record.account_id in self._pollers or record.session_state != "active":
+            return
+        poller = self._new_poller(record)
+        self._pollers[record.account_id] = poller
+        poller.start()
+        self.metrics.pollers_running.set(len(self._pollers))
+
+    def _new_poller(self, record: AccountRecord) -> AccountPoller:
+        account_id = record.account_id
+
+        async def on_batch(result: PollResult) -> int:
+            return await self._store_batch(account_id, result)
+
+        async def on_expired(exc: SessionExpiredError) -> None:
+            await self._expired(account_id, exc)
+
+        async def on_error(error: str) -> None:
+            self.metrics.polls_total.labels(outcome="error").inc()
+            await self.accounts.record_poll(account_id, error=error)
+
+        return AccountPoller(
+            account_id,
+            self.client_for(record),
+            on_batch=on_batch,
+            on_expired=on_expired,
+            on_error=on_error,
+            clock=self.clock,
+        )
+
+    async def poll_once(self, account_id: str) -> dict[str, Any]:
+        """One poll of one account now (``POST /accounts/{id}/poll-once``)."""
+        record = await self.account(account_id)
+        poller = self._pollers.get(account_id) or self._new_poller(record)
+        try:
+            forwarded = await poller.poll_once()
+        except SessionExpiredError as exc:
+            await self._expired(account_id, exc)
+            raise
+        return {
+            "account_id": account_id,
+            "forwarded": forwarded,
+            "cursor": poller.client.cursor,
+        }
+
+    async def run_once(self) -> list[dict[str, Any]]:
+        """One poll of every active account that has no running poller (``/poll/run-once``)."""
+        self.last_started_at = self.clock.time()
+        results: list[dict[str, Any]] = []
+        for record in await self.accounts.all():
+            if record.session_state != "active":
+                continue
+            poller = self._pollers.get(record.account_id)
+            if poller is not None and poller.running:
+                results.append(
+                    {"account_id": record.account_id, "forwarded": 0, "skipped": "polling"}
+                )
+                continue
+            try:
+                results.append(await self.poll_once(record.account_id))
+            except Exception as exc:
+                results.append({"account_id": record.account_id, "forwarded": 0, "error": str(exc)})
+        self.last_finished_at = self.clock.time()
+        self.last_results = results
+        errors = [r["error"] for r in results if "error" in r]
+        self.last_error = errors[-1] if errors else ""
+        return results
+
+    async def _expired(self, account_id: str, exc: SessionExpiredError) -> None:
+        log.warning("account %s: session expired (-14); log in again to resume", account_id)
+        self.metrics.polls_total.labels(outcome="expired").inc()
+        await self.accounts.mark_expired(account_id, "session expired (-14): log in again")
+        poller = self._pollers.pop(account_id, None)
+        if poller is not None and poller._task is not asyncio.current_task():
+            await poller.stop()
+        self.metrics.pollers_running.set(len(self._pollers))
+        await self.refresh_gauges()
+
+    # --- storing what arrives -----------------------------------------------------------------
+
+    async def _store_batch(self, account_id: str, result: PollResult) -> int:
+        incoming = [self._new_event(msg) for msg in result.msgs if _is_inbound(msg)]
+        stored = await self.events.ingest(
+            account_id,
+            incoming,
+            result.cursor,
+            mode=self.settings.delivery_mode,
+            dedup_window_s=self.settings.dedup_window_ms / 1000,
+        )
+        self.metrics.polls_total.labels(outcome="ok" if result.msgs else "empty").inc()
+        self.metrics.messages_in_total.inc(len(stored.stored))
+        if stored.duplicates_by_id:
+            self.metrics.duplicates_dropped_total.labels(reason="message_id").inc(
+                stored.duplicates_by_id
+            )
+        if stored.duplicates_by_content:
+            self.metrics.duplicates_dropped_total.labels(reason="content").inc(
+                stored.duplicates_by_content
+            )
+        for record in stored.stored:
+            if self.settings.verbose_updates:
+                log.info("account %s: message %s from %s", account_id, record.id, record.user_id)
+            if not record.ready:
+                self._queue_media(record)
+            if self.dispatcher is not None:
+                self.dispatcher.enqueue(record)
+        if stored.stored:
+            self._announce_inbox()
+        return len(stored.stored)
+
+    def _new_event(self, msg: WeixinMessage) -> NewEvent:
+        has_media = pick_media_item(msg) is not None
+        return NewEvent(
+            message_id=str(msg.message_id) if msg.message_id is not None else None,
+            fingerprint=content_fingerprint(msg),
+            create_time_ms=msg.create_time_ms,
+            chat_id=msg.from_user_id or "",
+            user_id=msg.from_user_id or "",
+            text=message_text(msg, []),
+            context_token=msg.context_token or "",
+            raw=dump_wire(msg),
+            ready=not has_media,
+        )
+
+    def _queue_media(self, record: EventRecord) -> None:
+        queue = self._media_queues.get(record.account_id)
+        if queue is None:
+            queue = self._media_queues[record.account_id] = asyncio.Queue()
+            self._media_workers[record.account_id] = asyncio.get_running_loop().create_task(
+                self._media_worker(record.account_id, queue), name=f"media {record.account_id}"
+            )
+        queue.put_nowait(record)
+
+    async def _media_worker(self, account_id: str, queue: asyncio.Queue[EventRecord]) -> None:
+        while True:
+            record = await queue.get()
+            try:
+                await self._save_media(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("saving the media of %s failed", record.id)
+
+    async def _save_media(self, record: EventRecord) -> None:
+        msg = WeixinMessage.model_validate(record.raw)
+        attachments: list[Attachment] = []
+        account = await self.accounts.get(record.account_id)
+        if account is not None:
+            attachments = await self.media_in.save_all(self.client_for(account), msg)
+        await self.events.set_media(
+            record.seq, [a.to_json() for a in attachments], message_text(msg, attachments)
+        )
+        if self.dispatcher is not None:
+            self.dispatcher.wake(record.account_id, record.chat_id)
+        self._announce_inbox()
+
+    # --- inbox --------------------------------------------------------------------------------
+
+    def _announce_inbox(self) -> None:
+        self._inbox_changed.set()
+        self._inbox_changed = asyncio.Event()
+
+    async def wait_inbox(self, timeout_s: float) -> None:
+        """Until something new may be in the inbox, or ``timeout_s``."""
+        changed = self._inbox_changed
+        try:
+            async with asyncio.timeout(timeout_s):
+                await changed.wait()
+        except TimeoutError:
+            pass
+
+    def _delivery_observed(self, outcome: str, latency: float | None) -> None:
+        self.metrics.deliveries_total.labels(mode="callback", outcome=outcome).inc()
+        if latency is not None:
+            self.metrics.delivery_latency_seconds.observe(latency)
+
+    async def redeliver(
+        self, *, ids: Sequence[str] = (), account_id: str | None = None, all_dead: bool = False
+    ) -> list[EventRecord]:
+        """Put dead events back to ``pending`` and deliver them again."""
+        records = await self.events.redeliver(ids=ids, account_id=account_id, all_dead=all_dead)
+        for record in records:
+            if self.dispatcher is not None and record.mode == "callback":
+                self.dispatcher.enqueue(record)
+        if records:
+            self._announce_inbox()
+        return records
+
+    # --- sending ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        *,
+        account_id: str,
+        to_user_id: str,
+        context_token: str | None,
+        parts: Sequence[SendPart],
+    ) -> list[dict[str, object]]:
+        """Send every part in order (see :class:`~.outbound.Outbound`)."""
+        record = await self.account(account_id)
+        token = context_token or await self.accounts.context_token(account_id, to_user_id)
+        started = self.clock.monotonic()
+        try:
+            results = await self.outbound.send(
+                self.client_for(record),
+                account_id=account_id,
+                to_user_id=to_user_id,
+                context_token=token,
+                parts=parts,
+            )
+        except Exception:
+            self.metrics.sends_total.labels(outcome="error").inc()
+            raise
+        self.metrics.sends_total.labels(outcome="ok").inc()
+        self.metrics.send_latency_seconds.observe(self.clock.monotonic() - started)
+        return results
+
+    async def submit_send(
+        self, request: dict[str, Any], parts: Sequence[SendPart]
+    ) -> SendTaskRecord:
+        """Queue a send (``POST /send/async``); tasks to one user run one after another."""
+        await self.account(str(request["account_id"]))
+        task = await self.send_tasks.create(
+            f"send-{uuid.uuid4().hex[:20]}",
+            account_id=str(request["account_id"]),
+            to_user_id=str(request["to_user_id"]),
+            request=request,
+        )
+        self._queue_send(task)
+        return task
+
+    def _queue_send(self, task: SendTaskRecord) -> None:
+        key = (task.account_id, task.to_user_id)
+        queue = self._send_queues.get(key)
+        if queue is None:
+            queue = self._send_queues[key] = asyncio.Queue()
+            self._send_workers[key] = asyncio.get_running_loop().create_task(
+                self._send_worker(key, queue), name=f"send {key[0]}/{key[1]}"
+            )
+        queue.put_nowait(task)
+
+    async def _send_worker(
+        self, key: tuple[str, str], queue: asyncio.Queue[SendTaskRecord]
+    ) -> None:
+        try:
+            while not queue.empty():
+                task = queue.get_nowait()
+                await self.send_tasks.set_status(task.id, "running")
+                try:
+                    results = await self.send(
+                        account_id=task.account_id,
+                        to_user_id=task.to_user_id,
+                        context_token=task.request.get("context_token") or None,
+                        parts=parts_of(task.request),
+                    )
+                except Exception as exc:
+                    status = getattr(exc, "status", 502)
+                    await self.send_tasks.set_status(
+                        task.id, "failed", error=str(exc), error_status=int(status)
+                    )
+                else:
+                    await self.send_tasks.set_status(task.id, "succeeded", results=results)
+        finally:
+            self._send_queues.pop(key, None)
+            self._send_workers.pop(key, None)
+
+    # --- gauges -------------------------------------------------------------------------------
+
+    async def refresh_gauges(self) -> None:
+        counts = await self.accounts.count_by_state()
+        self.metrics.set_accounts(counts.get("active", 0), counts.get("expired", 0))
+
+
+def _is_inbound(msg: WeixinMessage) -> bool:
+    """A message from a user (bots' own messages are not events)."""
+    return msg.message_type != MessageType.BOT and bool(msg.from_user_id)
