@@ -1,0 +1,54 @@
+"""The whole loop once per backend and mode: message in, event out, reply sent."""
+
+from __future__ import annotations
+
+from tests.service.harness import GatewayHarness
+
+
+async def test_callback_round_trip(harness: GatewayHarness) -> None:
+    account_id = await harness.register()
+    assert harness.bot is not None
+    harness.sim.inject_message(harness.bot.bot_id, text="hello gateway")
+    [event] = await harness.upstream.wait_events(1)
+    assert event["type"] == "message"
+    assert event["account_id"] == account_id
+    assert event["text"] == "hello gateway"
+    assert event["user_id"] == harness.bot.user_id == event["chat_id"]
+    assert event["context_token"]
+    status, body = await harness.call(
+        "POST",
+        "/send",
+        body={
+            "account_id": account_id,
+            "to_user_id": event["user_id"],
+            "context_token": event["context_token"],
+            "items": [{"type": "text", "text": "echo: hello gateway"}],
+        },
+    )
+    assert status == 200, body
+    assert body["ok"] is True
+    [reply] = harness.sim.sent(harness.bot.bot_id)
+    assert reply.text == "echo: hello gateway"
+
+
+async def test_inbox_round_trip(harness_inbox: GatewayHarness) -> None:
+    h = harness_inbox
+    await h.register()
+    assert h.bot is not None
+    h.sim.inject_message(h.bot.bot_id, text="pull me")
+    status, body = await h.call("GET", "/inbox/messages?wait=10")
+    assert status == 200
+    [message] = body["messages"]
+    assert message["text"] == "pull me"
+    assert message["status"] == "pending"
+    status, body = await h.call(
+        "POST", f"/inbox/messages/{message['id']}/claim", body={"worker_id": "w1"}
+    )
+    assert status == 200 and body["message"]["status"] == "claimed"
+    status, body = await h.call(
+        "POST", f"/inbox/messages/{message['id']}/complete", body={"completion_note": "done"}
+    )
+    assert status == 200 and body["message"]["status"] == "completed"
+    status, body = await h.call("GET", "/inbox/messages")
+    assert body["messages"] == []
+    assert h.upstream.attempts == 0
