@@ -44,11 +44,13 @@ async def test_inbox_round_trip(harness_inbox: GatewayHarness) -> None:
     status, body = await h.call(
         "POST", f"/inbox/messages/{message['id']}/claim", body={"worker_id": "w1"}
     )
-    assert status == 200 and body["message"]["status"] == "claimed"
+    assert status == 200
+    assert body["message"]["status"] == "claimed"
     status, body = await h.call(
         "POST", f"/inbox/messages/{message['id']}/complete", body={"completion_note": "done"}
     )
-    assert status == 200 and body["message"]["status"] == "completed"
+    assert status == 200
+    assert body["message"]["status"] == "completed"
     status, body = await h.call("GET", "/inbox/messages")
     assert body["messages"] == []
     assert h.upstream.attempts == 0
