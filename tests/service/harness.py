@@ -58,6 +58,8 @@ class RecordingUpstream:
         self.events: list[dict[str, Any]] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.fail_with: int | None = None
+        #: Fail (HTTP 503) only the events this returns True for (e.g. one user's).
+        self.fail_when: Callable[[dict[str, Any]], bool] | None = None
         self.delay_s = 0.0
         self.attempts = 0
         self._runner: web.AppRunner | None = None
@@ -69,9 +71,12 @@ class RecordingUpstream:
         self.requests.append((dict(request.headers), body))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        event = json.loads(body)
         if self.fail_with is not None:
             return web.json_response({"ok": False}, status=self.fail_with)
-        self.events.append(json.loads(body))
+        if self.fail_when is not None and self.fail_when(event):
+            return web.json_response({"ok": False}, status=503)
+        self.events.append(event)
         return web.json_response({"ok": True})
 
     async def start(self) -> None:

@@ -55,6 +55,7 @@ class LoginSession:
     account_id: str
     api_base_url: str
     created_at: float
+    account_id_requested: bool = False
     state: str = "pending"
     message: str = _MESSAGES["pending"]
     qrcode: str = ""
@@ -105,6 +106,7 @@ class LoginSessions:
             account_id=account_id or f"wx-{uuid.uuid4().hex[:12]}",
             api_base_url=base_url,
             created_at=self.clock.time(),
+            account_id_requested=account_id is not None,
         )
         api = ILinkApi(base_url, None, session=self.http)
         login = QrLogin(api, clock=self.clock)

@@ -243,11 +243,19 @@ class IlinkGateway:
         return client
 
     async def _login_confirmed(self, session: LoginSession, result: LoginResult) -> str:
-        """A QR login finished: save (or revive) the account; return its id."""
-        existing = await self.accounts.find_by_bot_id(result.account_id)
+        """A QR login finished: save (or revive) the account; return its id.
+
+        Without an ``account_id`` asked for at start, a login of a bot we already have (same
+        bot id), or a new login by the owner of an ``expired`` account, revives that account:
+        it becomes ``active`` again with a fresh cursor, under its old id.
+        """
         account_id = session.account_id
-        if existing is not None and session.account_id.startswith("wx-"):
-            account_id = existing.account_id  # the same bot logging in again
+        if not session.account_id_requested:
+            existing = await self.accounts.find_by_bot_id(
+                result.account_id
+            ) or await self.accounts.find_expired_by_owner(result.user_id or "")
+            if existing is not None:
+                account_id = existing.account_id
         await self.register(
             account_id=account_id,
             api_base_url=result.base_url or session.api_base_url,

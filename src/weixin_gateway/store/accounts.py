@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from weixin_gateway.store._base import TableGateway
 from weixin_gateway.store.tables import accounts, context_tokens
@@ -66,6 +66,26 @@ class AccountStore(TableGateway):
         if not bot_id:
             return None
         query = select(accounts).where(accounts.c.bot_id == bot_id).order_by(accounts.c.created_at)
+        async with self.read() as connection:
+            row = (await connection.execute(query)).first()
+        return AccountRecord.from_row(row) if row is not None else None
+
+    async def find_expired_by_owner(self, owner_user_id: str) -> AccountRecord | None:
+        """The oldest ``expired`` account of WeChat user ``owner_user_id`` (the user who logged
+        it in, or its ``wechat_uin`` when it was registered by hand)."""
+        if not owner_user_id:
+            return None
+        query = (
+            select(accounts)
+            .where(
+                or_(
+                    accounts.c.owner_user_id == owner_user_id,
+                    accounts.c.wechat_uin == owner_user_id,
+                ),
+                accounts.c.session_state == EXPIRED,
+            )
+            .order_by(accounts.c.created_at)
+        )
         async with self.read() as connection:
             row = (await connection.execute(query)).first()
         return AccountRecord.from_row(row) if row is not None else None
