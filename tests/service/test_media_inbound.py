@@ -3,6 +3,7 @@ never blocks the event or the cursor."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.service.harness import GatewayHarness
@@ -20,7 +21,7 @@ async def test_image_saved_and_described(harness: GatewayHarness) -> None:
     assert attachment["kind"] == "image"
     path = Path(attachment["path"])
     assert path.parent == (h.data_dir / "inbound").resolve()
-    assert path.stat().st_size == attachment["size"] == 3000
+    assert (await asyncio.to_thread(path.stat)).st_size == attachment["size"] == 3000
     assert attachment["filename"] == path.name
     assert attachment["mime_type"].startswith("image/")
     assert str(path) in event["text"]
