@@ -41,8 +41,10 @@ DEFAULTS = {
     "lease_ms": 300_000,
     "inbox_max_attempts": 5,
     "text_chunk_limit": 4000,
-    "dedup_window_ms": 10_000,
+    "dedup_window_ms": 600_000,
+    "leader_lease_ms": 15_000,
     "log_level": "info",
+    "log_format": "text",
 }
 
 # Every variable with a non-default value, and the field value it must produce.
@@ -80,7 +82,9 @@ ENV = {
     "WEIXIN_GATEWAY_INBOX_MAX_ATTEMPTS": ("2", "inbox_max_attempts", 2),
     "WEIXIN_GATEWAY_TEXT_CHUNK_LIMIT": ("100", "text_chunk_limit", 100),
     "WEIXIN_GATEWAY_DEDUP_WINDOW_MS": ("0", "dedup_window_ms", 0),
+    "WEIXIN_GATEWAY_LEADER_LEASE_MS": ("2000", "leader_lease_ms", 2000),
     "WEIXIN_GATEWAY_LOG_LEVEL": ("DEBUG", "log_level", "debug"),
+    "WEIXIN_GATEWAY_LOG_FORMAT": ("json", "log_format", "json"),
 }
 SECRETS = {
     "UPSTREAM_SHARED_SECRET": "upstream_shared_secret",

@@ -68,6 +68,7 @@ async def test_killed_gateway_loses_nothing(tmp_path: Path, database_url: str) -
             "WEIXIN_GATEWAY_RETRY_BASE_MS": "50",
             "WEIXIN_GATEWAY_RETRY_MAX_MS": "200",
             "WEIXIN_GATEWAY_LOG_LEVEL": "warning",
+            "WEIXIN_GATEWAY_LEADER_LEASE_MS": "2000",
         }
         gateway = await _start_gateway(env)
         try:

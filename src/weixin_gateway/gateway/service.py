@@ -28,6 +28,7 @@ from weixin_gateway.delivery.events import Attachment, content_fingerprint, mess
 from weixin_gateway.delivery.media_in import InboundMedia
 from weixin_gateway.errors import SessionExpiredError
 from weixin_gateway.gateway.http import HttpClientConfig, open_session
+from weixin_gateway.gateway.leadership import Leadership
 from weixin_gateway.gateway.logins import LoginSession, LoginSessions
 from weixin_gateway.gateway.metrics import GatewayMetrics
 from weixin_gateway.gateway.outbound import Outbound, SendPart
@@ -43,6 +44,7 @@ from weixin_gateway.store import (
     AccountStore,
     EventRecord,
     EventStore,
+    Leases,
     NewEvent,
     SendTaskRecord,
     SendTaskStore,
@@ -123,25 +125,30 @@ class IlinkGateway:
             clock=self.clock,
         )
         self.dispatcher: CallbackDispatcher | None = None
+        self.polling_enabled = settings.auto_start
+        self.leadership = Leadership(
+            Leases(self.engine, clock=self.clock),
+            ttl_s=settings.leader_lease_ms / 1000,
+            on_gain=self._lead,
+            on_loss=self._stand_by,
+        )
+        self._started = True
+        await self.leadership.start()
+        await self.refresh_gauges()
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this process polls and delivers (see :mod:`.leadership`)."""
+        return self.leadership.is_leader
+
+    async def _lead(self) -> None:
+        """Leader lease gained: deliver what is pending, resume downloads and sends, poll."""
+        settings = self.settings
         adopted = await self.events.adopt_mode(settings.delivery_mode)
         if adopted:
             log.info("%d undelivered events now use %s mode", adopted, settings.delivery_mode)
         if settings.delivery_mode == "callback":
-            url = settings.upstream_base_url.rstrip("/") + settings.upstream_events_path
-            self.dispatcher = CallbackDispatcher(
-                self.events,
-                self.upstream_http,
-                CallbackConfig(
-                    url=url,
-                    secret=settings.upstream_shared_secret.get_secret_value(),
-                    timeout_s=settings.callback_timeout_ms / 1000,
-                    max_attempts=settings.retry_max_attempts,
-                    retry_base_s=settings.retry_base_ms / 1000,
-                    retry_max_s=settings.retry_max_ms / 1000,
-                ),
-                clock=self.clock,
-                observer=self._delivery_observed,
-            )
+            self.dispatcher = self._new_dispatcher()
             resumed = await self.dispatcher.start()
             if resumed:
                 log.info("resuming delivery of %d pending events", resumed)
@@ -149,20 +156,46 @@ class IlinkGateway:
             self._queue_media(record)
         for task in await self.send_tasks.recover():
             self._queue_send(task)
-        self._started = True
-        if settings.auto_start:
+        if self.polling_enabled:
             await self.start_polling()
-        await self.refresh_gauges()
+
+    async def _stand_by(self) -> None:
+        """Leader lease lost (or closing): stop polling, delivering and downloading here."""
+        await self._stop_pollers()
+        if self.dispatcher is not None:
+            await self.dispatcher.close()
+            self.dispatcher = None
+        workers = list(self._media_workers.values())
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._media_workers.clear()
+        self._media_queues.clear()
+
+    def _new_dispatcher(self) -> CallbackDispatcher:
+        settings = self.settings
+        return CallbackDispatcher(
+            self.events,
+            self.upstream_http,
+            CallbackConfig(
+                url=settings.upstream_base_url.rstrip("/") + settings.upstream_events_path,
+                secret=settings.upstream_shared_secret.get_secret_value(),
+                timeout_s=settings.callback_timeout_ms / 1000,
+                max_attempts=settings.retry_max_attempts,
+                retry_base_s=settings.retry_base_ms / 1000,
+                retry_max_s=settings.retry_max_ms / 1000,
+            ),
+            clock=self.clock,
+            observer=self._delivery_observed,
+        )
 
     async def close(self) -> None:
         if not self._started:
             return
         self._started = False
-        await self.stop_polling()
+        await self.leadership.close()
         await self.logins.close()
-        if self.dispatcher is not None:
-            await self.dispatcher.close()
-        workers = [*self._media_workers.values(), *self._send_workers.values()]
+        workers = list(self._send_workers.values())
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -269,16 +302,20 @@ class IlinkGateway:
     # --- polling ------------------------------------------------------------------------------
 
     async def start_polling(self) -> None:
-        """Poll every active account (and every account added later)."""
+        """Poll every active account (and every account added later); on the leader only."""
         self.polling_enabled = True
         self.last_started_at = self.clock.time()
-        for record in await self.accounts.all():
-            if record.session_state == "active":
-                self._start_poller(record)
+        if self.is_leader:
+            for record in await self.accounts.all():
+                if record.session_state == "active":
+                    self._start_poller(record)
         await self.refresh_gauges()
 
     async def stop_polling(self) -> None:
         self.polling_enabled = False
+        await self._stop_pollers()
+
+    async def _stop_pollers(self) -> None:
         pollers = list(self._pollers.values())
         self._pollers.clear()
         await asyncio.gather(*(p.stop() for p in pollers))
@@ -286,6 +323,8 @@ class IlinkGateway:
         self.metrics.pollers_running.set(0)
 
     def _start_poller(self, record: AccountRecord) -> None:
+        if not self.is_leader:
+            return
         if record.account_id in self._pollers or record.session_state != "active":
             return
         poller = self._new_poller(record)

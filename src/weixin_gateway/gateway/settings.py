@@ -287,15 +287,26 @@ class GatewaySettings(BaseSettings):
         description="Longest text message sent in one piece; longer texts are split.",
     )
     dedup_window_ms: _NonNegative = Field(
-        10_000,
+        600_000,
         validation_alias=_env("WEIXIN_GATEWAY_DEDUP_WINDOW_MS"),
-        description="Same sender and content under a new message id within this window "
-        "is a re-delivery; 0: off.",
+        description="Same sender, content and send time under a new message id within this "
+        "window is a re-delivery; 0: off.",
+    )
+    leader_lease_ms: _Positive = Field(
+        15_000,
+        validation_alias=_env("WEIXIN_GATEWAY_LEADER_LEASE_MS"),
+        description="Only one gateway per database polls and delivers; another one waits "
+        "this long after the holder stops renewing before taking over.",
     )
     log_level: Annotated[str, BeforeValidator(_log_level)] = Field(
         "info",
         validation_alias=_env("WEIXIN_GATEWAY_LOG_LEVEL"),
         description="Log level (debug, info, warning, error).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        validation_alias=_env("WEIXIN_GATEWAY_LOG_FORMAT"),
+        description="'text' lines, or 'json': one JSON object per line for log collectors.",
     )
 
     @model_validator(mode="after")

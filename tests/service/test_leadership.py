@@ -1,0 +1,35 @@
+"""Two gateways on one database: one polls and delivers, the other stands by and takes over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.service.harness import GatewayHarness, eventually
+
+
+async def test_standby_takes_over_without_double_delivery(
+    tmp_path: Path, database_url: str
+) -> None:
+    first = GatewayHarness(tmp_path / "a", database_url=database_url, leader_lease_ms=1000)
+    async with first:
+        await first.register()
+        assert first.bot is not None
+        second = GatewayHarness(
+            tmp_path / "b",
+            database_url=database_url,
+            sim=first.sim,
+            leader_lease_ms=1000,
+        )
+        async with second:
+            assert first.gateway.is_leader
+            assert not second.gateway.is_leader
+            for i in range(3):
+                first.sim.inject_message(first.bot.bot_id, text=f"m{i}")
+            await first.upstream.wait_events(3)
+            await first.stop_gateway()
+            await eventually(lambda: second.gateway.is_leader, timeout=10)
+            first.sim.inject_message(first.bot.bot_id, text="after failover")
+            [event] = await second.upstream.wait_events(1)
+            assert event["text"] == "after failover"
+            assert second.upstream.events == [event]
+            assert [e["text"] for e in first.upstream.events] == ["m0", "m1", "m2"]
