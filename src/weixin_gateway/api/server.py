@@ -17,6 +17,7 @@ arrives on the redirect path's query string).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import socket
@@ -28,7 +29,14 @@ from starlette.types import ASGIApp
 
 from weixin_gateway._resource import Service
 
-__all__ = ["AppServer", "RedactingFilter", "configure_logging", "scrub_credentials", "serve"]
+__all__ = [
+    "AppServer",
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "scrub_credentials",
+    "serve",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +64,31 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "info") -> None:
-    """Log to stderr at ``level`` (``debug`` … ``critical``); uvicorn's loggers included."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` (+ ``exc``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info", *, json_lines: bool = False) -> None:
+    """Log to stderr at ``level`` (``debug`` … ``critical``); uvicorn's loggers included.
+
+    ``json_lines``: one JSON object per line (for log collectors) instead of plain text.
+    """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(LOG_FORMAT))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -69,7 +69,7 @@ def serve_command(
             delivery_mode=delivery_mode,
             log_level=log_level,
         )
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, json_lines=settings.log_format == "json")
     except (SettingsError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(
