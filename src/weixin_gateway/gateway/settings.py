@@ -279,7 +279,7 @@ class GatewaySettings(BaseSettings):
     inbox_max_attempts: _Positive = Field(
         5,
         validation_alias=_env("WEIXIN_GATEWAY_INBOX_MAX_ATTEMPTS"),
-        description="Inbox claims of an event before it is dead.",
+        description="Failed inbox attempts (fail) before a message is dead.",
     )
     text_chunk_limit: _Positive = Field(
         4000,
