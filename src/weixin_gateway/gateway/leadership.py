@@ -29,15 +29,23 @@ Transition = Callable[[], Awaitable[None]]
 
 
 class Leadership:
-    """Keeps trying to hold the leader lease; calls ``on_gain`` / ``on_loss`` on changes."""
+    """Keeps trying to hold the leader lease; calls ``on_gain`` / ``on_loss`` on changes and
+    ``on_renewed`` after each renewal (every third of the TTL) while leading."""
 
     def __init__(
-        self, leases: Leases, *, ttl_s: float, on_gain: Transition, on_loss: Transition
+        self,
+        leases: Leases,
+        *,
+        ttl_s: float,
+        on_gain: Transition,
+        on_loss: Transition,
+        on_renewed: Transition | None = None,
     ) -> None:
         self.leases = leases
         self.ttl_s = ttl_s
         self.on_gain = on_gain
         self.on_loss = on_loss
+        self.on_renewed = on_renewed
         self.holder = new_holder_id()
         self.is_leader = False
         self._renewed_at = 0.0
@@ -78,6 +86,11 @@ class Leadership:
                 self.is_leader = True
                 log.info("this gateway now polls and delivers (leader lease held)")
                 await self.on_gain()
+            elif self.on_renewed is not None:
+                try:
+                    await self.on_renewed()
+                except Exception:
+                    log.exception("the periodic check after renewing the leader lease failed")
         elif self.is_leader:
             log.warning("another gateway took the leader lease; standing by")
             await self._lose()

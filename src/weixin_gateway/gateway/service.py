@@ -131,6 +131,7 @@ class IlinkGateway:
             ttl_s=settings.leader_lease_ms / 1000,
             on_gain=self._lead,
             on_loss=self._stand_by,
+            on_renewed=self.sync_pollers,
         )
         self._started = True
         await self.leadership.start()
@@ -315,6 +316,25 @@ class IlinkGateway:
         self.polling_enabled = False
         await self._stop_pollers()
 
+    async def sync_pollers(self) -> None:
+        """Match the pollers to the accounts in the database (another gateway of the same
+        database may have registered, replaced, expired or removed one)."""
+        if not self.is_leader:
+            return
+        records = {r.account_id: r for r in await self.accounts.all()}
+        for account_id, poller in list(self._pollers.items()):
+            record = records.get(account_id)
+            if (
+                record is None
+                or record.session_state != "active"
+                or record.bot_token != poller.client.api.token
+            ):
+                await self._drop_runtime(account_id)
+        if self.polling_enabled:
+            for record in records.values():
+                self._start_poller(record)
+        self.metrics.pollers_running.set(len(self._pollers))
+
     async def _stop_pollers(self) -> None:
         pollers = list(self._pollers.values())
         self._pollers.clear()
@@ -357,7 +377,16 @@ class IlinkGateway:
     async def poll_once(self, account_id: str) -> dict[str, Any]:
         """One poll of one account now (``POST /accounts/{id}/poll-once``)."""
         record = await self.account(account_id)
-        poller = self._pollers.get(account_id) or self._new_poller(record)
+        running = self._pollers.get(account_id)
+        if running is not None and running.running:
+            # its poller holds the long poll already; a second one would race it for the cursor
+            return {
+                "account_id": account_id,
+                "forwarded": 0,
+                "cursor": running.client.cursor,
+                "skipped": "polling",
+            }
+        poller = self._new_poller(record)
         try:
             forwarded = await poller.poll_once()
         except SessionExpiredError as exc:

@@ -144,6 +144,18 @@ def _claimable(now: float) -> ColumnElement[bool]:
     )
 
 
+def _conflict_of(row: Any) -> ClaimConflict | None:
+    """Why an inbox action did not apply to ``row`` (None: there is no such message)."""
+    if row is None:
+        return None
+    record = EventRecord.from_row(row)
+    if record.mode != "inbox":
+        return ClaimConflict("delivered by callback" if record.status != "dead" else "dead")
+    if record.status == "claimed":
+        return ClaimConflict("claimed", record.claim_worker, record.lease_expires_at)
+    return ClaimConflict(record.status if record.ready else "preparing")
+
+
 class EventStore(TableGateway):
     """The ``events`` table (and the cursor and context tokens written with it)."""
 
@@ -418,7 +430,7 @@ class EventStore(TableGateway):
         async with self.write() as connection:
             result = await connection.execute(
                 update(events)
-                .where(by_ident, events.c.ready.is_(True), claimable)
+                .where(by_ident, events.c.mode == "inbox", events.c.ready.is_(True), claimable)
                 .values(
                     status="claimed",
                     claim_worker=worker,
@@ -432,12 +444,7 @@ class EventStore(TableGateway):
             if row is not None:
                 return EventRecord.from_row(row)
             current = (await connection.execute(select(events).where(by_ident))).first()
-        if current is None:
-            return None
-        record = EventRecord.from_row(current)
-        if record.status == "claimed":
-            return ClaimConflict("claimed", record.claim_worker, record.lease_expires_at)
-        return ClaimConflict(record.status if record.ready else "preparing")
+        return _conflict_of(current)
 
     async def claim_batch(
         self, worker: str, limit: int, lease_s: float, *, account_id: str | None = None
@@ -514,7 +521,7 @@ class EventStore(TableGateway):
         async with self.write() as connection:
             result = await connection.execute(
                 update(events)
-                .where(by_ident, events.c.ready.is_(True), allowed)
+                .where(by_ident, events.c.mode == "inbox", events.c.ready.is_(True), allowed)
                 .values(claim_worker=None, lease_expires_at=None, updated_at=now, **values)
                 .returning(events)
             )
@@ -522,12 +529,7 @@ class EventStore(TableGateway):
             if row is not None:
                 return EventRecord.from_row(row)
             current = (await connection.execute(select(events).where(by_ident))).first()
-        if current is None:
-            return None
-        record = EventRecord.from_row(current)
-        if record.status == "claimed":
-            return ClaimConflict("claimed", record.claim_worker, record.lease_expires_at)
-        return ClaimConflict(record.status if record.ready else "preparing")
+        return _conflict_of(current)
 
     # --- helpers ------------------------------------------------------------------------------
 
