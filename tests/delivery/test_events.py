@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from weixin_gateway.simulator import (
     QuoteSpec,
     SimBot,
     Simulator,
-    SimulatorConfig,
     TextSpec,
 )
 
@@ -47,23 +45,6 @@ IMAGE = Attachment("image", "/data/inbound/weixin-inbound-1.png", "weixin-inboun
 FILE = Attachment("file", "/data/inbound/weixin-inbound-2-a.pdf", "weixin-inbound-2-a.pdf",
                   "application/pdf", 10)  # fmt: skip
 FAILED = Attachment("video", "", "", "", 0, error="CDN answered HTTP 500")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(config=SimulatorConfig(hold_seconds=0.5)) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def bot(sim: Simulator) -> SimBot:
-    return sim.create_bot()
-
-
-@pytest.fixture
-async def client(bot: SimBot) -> AsyncIterator[WeixinClient]:
-    async with WeixinClient.from_account(bot) as weixin:
-        yield weixin
 
 
 async def receive(

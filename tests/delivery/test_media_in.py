@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from weixin_gateway.simulator import (
     MediaSpec,
     SimBot,
     Simulator,
-    SimulatorConfig,
     TextSpec,
     generated_bytes,
 )
@@ -32,23 +30,6 @@ GIF = b"GIF89a" + b"\x01\x00\x01\x00" + bytes(200)
 WEBP = b"RIFF\x00\x01\x00\x00WEBPVP8 " + bytes(300)
 UNKNOWN_IMAGE = b"\x00\x01\x02 no known signature " * 10
 DEAD_CDN = "http://127.0.0.1:9/c2c"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(config=SimulatorConfig(hold_seconds=0.5)) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def bot(sim: Simulator) -> SimBot:
-    return sim.create_bot()
-
-
-@pytest.fixture
-async def client(bot: SimBot) -> AsyncIterator[WeixinClient]:
-    async with WeixinClient.from_account(bot) as weixin:
-        yield weixin
 
 
 @pytest.fixture

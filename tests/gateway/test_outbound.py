@@ -18,7 +18,7 @@ from aiohttp import web
 from weixin_gateway.errors import SEND_REJECTED_CAUSES
 from weixin_gateway.gateway.outbound import FilePart, Outbound, OutboundError, SendPart, TextPart
 from weixin_gateway.ilink.client import WeixinClient
-from weixin_gateway.simulator import FaultPlan, SimBot, Simulator, SimulatorConfig
+from weixin_gateway.simulator import FaultPlan, SimBot, Simulator
 
 ACCOUNT = "acct-1"
 CONTEXT = "ctx-1"
@@ -27,32 +27,6 @@ MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x01\x02\x03" * 500
 PDF = b"%PDF-1.4\n" + b"report body\n" * 200
 MP3 = b"ID3\x03\x00\x00\x00" + b"\xff\xfb" * 300
 TIMEOUT = 20.0  # bound on anything awaited in a test
-
-#: Reply-window rules off unless a test turns them on; short holds.
-RELAXED = SimulatorConfig(
-    hold_seconds=0.5,
-    require_context_token=False,
-    check_context_token=False,
-    reply_window_seconds=None,
-    max_replies_per_inbound=None,
-)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(config=RELAXED) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def bot(sim: Simulator) -> SimBot:
-    return sim.create_bot()
-
-
-@pytest.fixture
-async def client(bot: SimBot) -> AsyncIterator[WeixinClient]:
-    async with WeixinClient.from_account(bot) as weixin:
-        yield weixin
 
 
 @pytest.fixture

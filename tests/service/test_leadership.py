@@ -38,21 +38,21 @@ async def test_standby_takes_over_without_double_delivery(
 async def test_account_registered_on_a_standby_is_polled_by_the_leader(
     tmp_path: Path, database_url: str
 ) -> None:
-    async with GatewayHarness(
-        tmp_path / "a", database_url=database_url, leader_lease_ms=600
-    ) as leader:
-        async with GatewayHarness(
+    async with (
+        GatewayHarness(tmp_path / "a", database_url=database_url, leader_lease_ms=600) as leader,
+        GatewayHarness(
             tmp_path / "b", database_url=database_url, sim=leader.sim, leader_lease_ms=600
-        ) as standby:
-            assert leader.gateway.is_leader
-            assert not standby.gateway.is_leader
-            await standby.register("via-standby")
-            assert standby.bot is not None
-            await eventually(lambda: leader.gateway.poller_of("via-standby") is not None)
-            leader.sim.inject_message(standby.bot.bot_id, text="reached")
-            [event] = await leader.upstream.wait_events(1)
-            assert event["account_id"] == "via-standby"
-            status, _ = await standby.call("DELETE", "/accounts/via-standby")
-            assert status == 200
-            await eventually(lambda: leader.gateway.poller_of("via-standby") is None)
-            assert standby.upstream.events == []
+        ) as standby,
+    ):
+        assert leader.gateway.is_leader
+        assert not standby.gateway.is_leader
+        await standby.register("via-standby")
+        assert standby.bot is not None
+        await eventually(lambda: leader.gateway.poller_of("via-standby") is not None)
+        leader.sim.inject_message(standby.bot.bot_id, text="reached")
+        [event] = await leader.upstream.wait_events(1)
+        assert event["account_id"] == "via-standby"
+        status, _ = await standby.call("DELETE", "/accounts/via-standby")
+        assert status == 200
+        await eventually(lambda: leader.gateway.poller_of("via-standby") is None)
+        assert standby.upstream.events == []
