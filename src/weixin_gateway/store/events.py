@@ -144,6 +144,17 @@ def _claimable(now: float) -> ColumnElement[bool]:
     )
 
 
+def _claim(worker: str, now: float, lease_s: float) -> dict[str, Any]:
+    """The columns a claim by ``worker`` sets."""
+    return {
+        "status": "claimed",
+        "claim_worker": worker,
+        "claimed_at": now,
+        "lease_expires_at": now + lease_s,
+        "updated_at": now,
+    }
+
+
 def _conflict_of(row: Any) -> ClaimConflict | None:
     """Why an inbox action did not apply to ``row`` (None: there is no such message)."""
     if row is None:
@@ -431,13 +442,7 @@ class EventStore(TableGateway):
             result = await connection.execute(
                 update(events)
                 .where(by_ident, events.c.mode == "inbox", events.c.ready.is_(True), claimable)
-                .values(
-                    status="claimed",
-                    claim_worker=worker,
-                    claimed_at=now,
-                    lease_expires_at=now + lease_s,
-                    updated_at=now,
-                )
+                .values(**_claim(worker, now, lease_s))
                 .returning(events)
             )
             row = result.first()
@@ -466,13 +471,7 @@ class EventStore(TableGateway):
             rows = await connection.execute(
                 update(events)
                 .where(events.c.seq.in_(seqs), _claimable(now))
-                .values(
-                    status="claimed",
-                    claim_worker=worker,
-                    claimed_at=now,
-                    lease_expires_at=now + lease_s,
-                    updated_at=now,
-                )
+                .values(**_claim(worker, now, lease_s))
                 .returning(events)
             )
             records = [EventRecord.from_row(r) for r in rows]
