@@ -1,0 +1,215 @@
+"""The gateway service's tables on both backends: ingest (atomic, de-duplicated), inbox claims
+and leases, callback outcomes, re-delivery, mode changes, async send tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from weixin_gateway._clock import FakeClock
+from weixin_gateway.store import (
+    AccountStore,
+    ClaimConflict,
+    EventRecord,
+    EventStore,
+    NewEvent,
+    SendTaskStore,
+)
+
+
+def _event(n: int, *, user: str = "u1", text: str | None = None, at: int = 0) -> NewEvent:
+    return NewEvent(
+        message_id=str(1000 + n),
+        fingerprint=f"fp-{user}-{text or n}",
+        create_time_ms=at or 1_700_000_000_000 + n,
+        chat_id=user,
+        user_id=user,
+        text=text or f"m{n}",
+        context_token=f"ctx-{n}",
+        raw={"message_id": 1000 + n},
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def stores(engine: AsyncEngine, clock: FakeClock) -> tuple[AccountStore, EventStore]:
+    accounts = AccountStore(engine, clock=clock)
+    await accounts.save(account_id="a1", api_base_url="http://127.0.0.1:1", bot_token="t")
+    return accounts, EventStore(engine, clock=clock)
+
+
+async def test_ingest_stores_messages_cursor_and_context_together(
+    stores: tuple[AccountStore, EventStore],
+) -> None:
+    accounts, events = stores
+    result = await events.ingest(
+        "a1", [_event(1), _event(2)], "cursor-2", mode="callback", dedup_window_s=600
+    )
+    assert [r.text for r in result.stored] == ["m1", "m2"]
+    assert result.stored[0].seq < result.stored[1].seq
+    assert len({r.event_id for r in result.stored}) == 2
+    account = await accounts.get("a1")
+    assert account is not None
+    assert account.cursor == "cursor-2"
+    assert account.last_forwarded == 2
+    assert await accounts.context_token("a1", "u1") == "ctx-2"
+
+
+async def test_ingest_drops_redeliveries(stores: tuple[AccountStore, EventStore]) -> None:
+    _, events = stores
+    first = _event(1, text="same", at=5)
+    await events.ingest("a1", [first], "c1", mode="callback", dedup_window_s=600)
+    again_by_id = _event(1, text="other")
+    again_by_content = replace(first, message_id="9999")
+    genuine_repeat = replace(first, message_id="9998", create_time_ms=6)
+    result = await events.ingest(
+        "a1",
+        [again_by_id, again_by_content, genuine_repeat],
+        "c2",
+        mode="callback",
+        dedup_window_s=600,
+    )
+    assert result.duplicates_by_id == 1
+    assert result.duplicates_by_content == 1
+    assert [r.message_id for r in result.stored] == ["9998"]
+
+
+async def test_content_dedup_only_within_the_window(
+    stores: tuple[AccountStore, EventStore], clock: FakeClock
+) -> None:
+    _, events = stores
+    first = _event(1, text="same", at=5)
+    await events.ingest("a1", [first], "c1", mode="callback", dedup_window_s=10)
+    clock.advance(11)
+    late = replace(first, message_id="9999")
+    result = await events.ingest("a1", [late], "c2", mode="callback", dedup_window_s=10)
+    assert len(result.stored) == 1
+
+
+async def test_claim_lease_conflict_and_expiry(
+    stores: tuple[AccountStore, EventStore], clock: FakeClock
+) -> None:
+    _, events = stores
+    [record] = (await events.ingest("a1", [_event(1)], "c", mode="inbox", dedup_window_s=0)).stored
+    claimed = await events.claim(record.id, "w1", 30)
+    assert isinstance(claimed, EventRecord)
+    assert claimed.claim_worker == "w1"
+    conflict = await events.claim(record.id, "w2", 30)
+    assert conflict == ClaimConflict("claimed", "w1", claimed.lease_expires_at)
+    assert isinstance(await events.claim(record.id, "w1", 30), EventRecord)  # renewal
+    assert isinstance(await events.complete(record.id, worker="w2", note=""), ClaimConflict)
+    clock.advance(31)
+    assert [r.id for r in await events.search(status="pending")] == [record.id]
+    taken = await events.claim(record.id, "w2", 30)
+    assert isinstance(taken, EventRecord)
+    assert taken.claim_worker == "w2"
+    done = await events.complete(record.id, worker="w2", note="ok")
+    assert isinstance(done, EventRecord)
+    assert done.status == "completed"
+    assert done.completion_note == "ok"
+    assert await events.claim("msg-nope", "w1", 30) is None
+
+
+async def test_fail_counts_attempts_then_dead(stores: tuple[AccountStore, EventStore]) -> None:
+    _, events = stores
+    [record] = (await events.ingest("a1", [_event(1)], "c", mode="inbox", dedup_window_s=0)).stored
+    first = await events.fail(record.id, worker=None, error="e1", max_attempts=2)
+    assert isinstance(first, EventRecord)
+    assert (first.status, first.attempts, first.error) == ("failed", 1, "e1")
+    assert isinstance(await events.claim(record.id, "w", 30), EventRecord)
+    second = await events.fail(record.id, worker="w", error="e2", max_attempts=2)
+    assert isinstance(second, EventRecord)
+    assert (second.status, second.attempts) == ("dead", 2)
+    assert await events.claim(record.id, "w", 30) == ClaimConflict("dead")
+    [back] = await events.redeliver(ids=[record.event_id])
+    assert (back.status, back.attempts) == ("pending", 0)
+
+
+async def test_batch_claims_never_overlap(stores: tuple[AccountStore, EventStore]) -> None:
+    _, events = stores
+    batch = [_event(n) for n in range(40)]
+    await events.ingest("a1", batch, "c", mode="inbox", dedup_window_s=0)
+    results = await asyncio.gather(*(events.claim_batch(f"w{i}", 7, 30) for i in range(8)))
+    ids = [r.id for result in results for r in result]
+    assert len(ids) == len(set(ids)) == 40
+    for result in results:
+        assert [r.seq for r in result] == sorted(r.seq for r in result)
+
+
+async def test_callback_outcomes_and_mode_change(stores: tuple[AccountStore, EventStore]) -> None:
+    _, events = stores
+    stored = (await events.ingest("a1", [_event(1), _event(2)], "c", mode="callback",
+                                  dedup_window_s=0)).stored  # fmt: skip
+    assert [s for s, _, _ in await events.pending_callbacks()] == [r.seq for r in stored]
+    retried = await events.mark_retry(stored[0].seq, next_attempt_at=5.0, error="HTTP 500")
+    assert retried is not None
+    assert (retried.attempts, retried.next_attempt_at, retried.error) == (1, 5.0, "HTTP 500")
+    delivered = await events.mark_delivered(stored[0].seq)
+    assert delivered is not None
+    assert (delivered.status, delivered.attempts) == ("delivered", 2)
+    dead = await events.mark_dead(stored[1].seq, error="gone")
+    assert dead is not None
+    assert dead.status == "dead"
+    assert await events.pending_callbacks() == []
+    assert [r.seq for r in await events.search(status="dead")] == [stored[1].seq]
+    [redelivered] = await events.redeliver(all_dead=True)
+    assert redelivered.status == "pending"
+    assert await events.adopt_mode("inbox") == 1
+    claimed = await events.claim_batch("w", 10, 30)
+    assert [r.seq for r in claimed] == [stored[1].seq]
+
+
+async def test_media_pending_messages_are_not_claimable_until_ready(
+    stores: tuple[AccountStore, EventStore],
+) -> None:
+    _, events = stores
+    waiting = replace(_event(1), ready=False)
+    [record] = (await events.ingest("a1", [waiting], "c", mode="inbox", dedup_window_s=0)).stored
+    assert await events.claim_batch("w", 10, 30) == []
+    assert await events.claim(record.id, "w", 30) == ClaimConflict("preparing")
+    assert [r.seq for r in await events.unready()] == [record.seq]
+    await events.set_media(record.seq, [{"kind": "image", "path": "/x"}], "label")
+    [claimed] = await events.claim_batch("w", 10, 30)
+    assert claimed.attachments == [{"kind": "image", "path": "/x"}]
+    assert claimed.text == "label"
+
+
+async def test_expired_accounts_and_owner_lookup(
+    stores: tuple[AccountStore, EventStore],
+) -> None:
+    accounts, _ = stores
+    await accounts.save(
+        account_id="a2", api_base_url="http://x", bot_token="t2", bot_id="b2", wechat_uin="owner"
+    )
+    assert await accounts.find_expired_by_owner("owner") is None
+    await accounts.mark_expired("a2", "session expired")
+    found = await accounts.find_expired_by_owner("owner")
+    assert found is not None
+    assert found.account_id == "a2"
+    assert await accounts.count_by_state() == {"active": 1, "expired": 1}
+    revived = await accounts.save(account_id="a2", api_base_url="http://x", bot_token="t3")
+    assert (revived.session_state, revived.cursor) == ("active", "")
+    assert "t3" not in repr(revived)
+    removed = await accounts.delete("a2")
+    assert removed is not None
+    assert await accounts.get("a2") is None
+
+
+async def test_send_tasks_survive_a_restart(engine: AsyncEngine, clock: FakeClock) -> None:
+    tasks = SendTaskStore(engine, clock=clock)
+    await tasks.create("t1", account_id="a", to_user_id="u", request={"items": []})
+    await tasks.create("t2", account_id="a", to_user_id="u", request={"items": []})
+    await tasks.set_status("t1", "running")
+    queued = await tasks.recover()
+    assert [t.id for t in queued] == ["t2"]
+    interrupted = await tasks.get("t1")
+    assert interrupted is not None
+    assert interrupted.status == "failed"
+    assert "interrupted" in interrupted.error
