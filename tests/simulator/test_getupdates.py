@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from weixin_gateway.simulator import Simulator
+from weixin_gateway.simulator._ids import FIRST_MESSAGE_ID, MESSAGE_ID_SPREAD
 
 from .conftest import BASE_INFO, ILinkClient, text_msg
 
@@ -73,8 +74,18 @@ async def test_message_ids_increase_above_2_53(sim: Simulator) -> None:
     bot = sim.create_bot()
     first = sim.inject_message(bot.bot_id, text="a").message_id
     second = sim.inject_message(bot.bot_id, text="b").message_id
-    assert first == 7439127366421238785
+    assert FIRST_MESSAGE_ID <= first < FIRST_MESSAGE_ID + MESSAGE_ID_SPREAD < 2**63
+    assert first > 2**53
     assert second == first + 1
+
+
+async def test_a_restarted_simulator_does_not_reuse_message_ids() -> None:
+    firsts = set()
+    for _ in range(3):
+        async with Simulator() as fresh:
+            bot = fresh.create_bot()
+            firsts.add(fresh.inject_message(bot.bot_id, text="a").message_id)
+    assert len(firsts) == 3
 
 
 async def test_cursor_advances_and_delivers_only_newer(sim: Simulator, client: ILinkClient) -> None:

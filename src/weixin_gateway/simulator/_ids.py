@@ -11,6 +11,9 @@ __all__ = ["FIRST_MESSAGE_ID", "IdSource"]
 
 #: Message IDs start above 2**53 so that clients must keep them exact (ilink-vectors.md §1).
 FIRST_MESSAGE_ID = 7_439_127_366_421_238_785
+#: Each simulator starts at a random point past :data:`FIRST_MESSAGE_ID`, so that, as on the real
+#: (server-wide) ID space, a restarted simulator never reuses an ID a client has stored.
+MESSAGE_ID_SPREAD = 2**50
 #: Real context tokens start ``AARzJW…``: these are their first bytes.
 _CONTEXT_PREFIX = b"\x00\x04\x73\x25\x60\x05"
 
@@ -20,7 +23,7 @@ class IdSource:
 
     def __init__(self) -> None:
         self._secret = secrets.token_bytes(32)
-        self._next_message_id = FIRST_MESSAGE_ID
+        self._next_message_id = FIRST_MESSAGE_ID + secrets.randbelow(MESSAGE_ID_SPREAD)
 
     def message_id(self) -> int:
         """The next server message ID (shared by inbound messages and ``sendmessage``)."""
