@@ -193,3 +193,21 @@ async def test_poll_before_start_is_refused(sim: Simulator) -> None:
     async with ILinkApi(sim.base_url) as api:
         with pytest.raises(LoginError, match="start"):
             await QrLogin(api).poll()
+
+
+async def test_a_pair_code_given_while_a_poll_is_held_is_not_lost(sim: Simulator) -> None:
+    import asyncio
+
+    async with ILinkApi(sim.base_url) as api:
+        login = QrLogin(api, clock=FakeClock())
+        qrcode = _qrcode_of(await login.start())
+        sim.scan(qrcode)
+        sim.require_verify_code(qrcode, "42")
+        assert await login.poll() == "need_verifycode"
+        held = asyncio.ensure_future(login.poll())  # carries no code; the server holds it
+        await asyncio.sleep(0.1)
+        login.submit_verify_code("42")
+        assert await held == "need_verifycode"
+        assert login.verify_code == "42"  # not judged by a poll that did not carry it
+        assert not login.verify_code_rejected
+        assert await login.poll() == "scaned"

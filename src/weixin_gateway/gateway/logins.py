@@ -133,9 +133,16 @@ class LoginSessions:
         return session
 
     def submit_verify_code(self, session_id: str, code: str) -> LoginSession | None:
+        """Hand the pair code to the login and poll again at once (the status call in flight
+        may be held for many seconds and does not carry it)."""
         session = self.get(session_id)
         if session is not None and session.login is not None and not session.final:
             session.login.submit_verify_code(code)
+            if session.task is not None:
+                session.task.cancel()
+            session.task = asyncio.get_running_loop().create_task(
+                self._follow(session, session.login), name=f"login {session.session_id}"
+            )
         return session
 
     async def complete(self, session: LoginSession, result: LoginResult) -> None:

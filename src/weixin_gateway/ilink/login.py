@@ -147,25 +147,32 @@ class QrLogin:
         if self.clock.monotonic() - attempt.started > self.qr_ttl:
             await self._refresh("QR code older than its TTL")
             return QrStatus.EXPIRED
+        sent_code = self.verify_code
         try:
             reply = await self.api.get_qrcode_status(
-                attempt.qrcode, verify_code=self.verify_code, base_url=self.poll_base_url
+                attempt.qrcode, verify_code=sent_code, base_url=self.poll_base_url
             )
         except (TransportError, DecodeError) as exc:
             log.debug("qr status poll failed (%s); counting it as wait", exc)
             reply = QrStatusResponse(status=QrStatus.WAIT)
-        return await self._act(attempt, reply)
+        return await self._act(attempt, reply, sent_code)
 
-    async def _act(self, attempt: _Attempt, reply: QrStatusResponse) -> str:
+    async def _act(
+        self, attempt: _Attempt, reply: QrStatusResponse, sent_code: str | None = None
+    ) -> str:
         status = reply.status or QrStatus.WAIT
         self.status = status
         if status == QrStatus.SCANED:
             attempt.scanned = True
-            self.verify_code = None
+            if self.verify_code == sent_code:
+                self.verify_code = None
             self.verify_code_rejected = False
         elif status == QrStatus.NEED_VERIFYCODE:
-            self.verify_code_rejected = self.verify_code is not None
-            self.verify_code = None
+            # only the code this poll carried was judged; one given while it was held stays
+            if sent_code is not None:
+                self.verify_code_rejected = True
+                if self.verify_code == sent_code:
+                    self.verify_code = None
         elif status == QrStatus.EXPIRED:
             await self._refresh("QR code expired")
         elif status == QrStatus.VERIFY_CODE_BLOCKED:
