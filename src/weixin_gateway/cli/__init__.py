@@ -6,7 +6,9 @@ import click
 
 from weixin_gateway import __version__
 
+from .demo import demo
 from .mp import mp
+from .remote import REMOTE_COMMANDS
 from .serve import serve_command
 from .simulator import simulator
 
@@ -28,6 +30,9 @@ def cli(ctx: click.Context) -> None:
 cli.add_command(mp)
 cli.add_command(simulator)
 cli.add_command(serve_command)
+for _command in REMOTE_COMMANDS:
+    cli.add_command(_command)
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The ``weixin-gateway demo`` command."""

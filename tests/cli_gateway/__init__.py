@@ -1,0 +1,1 @@
+"""The remote command line (``weixin-gateway inbox:list`` ...) against a running gateway."""
