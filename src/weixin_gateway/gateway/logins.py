@@ -56,6 +56,7 @@ class LoginSession:
     api_base_url: str
     created_at: float
     account_id_requested: bool = False
+    api_base_url_requested: bool = False
     state: str = "pending"
     message: str = _MESSAGES["pending"]
     qrcode: str = ""
@@ -107,6 +108,7 @@ class LoginSessions:
             api_base_url=base_url,
             created_at=self.clock.time(),
             account_id_requested=account_id is not None,
+            api_base_url_requested=api_base_url is not None,
         )
         api = ILinkApi(base_url, None, session=self.http)
         login = QrLogin(api, clock=self.clock)

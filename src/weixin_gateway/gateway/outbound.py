@@ -211,9 +211,7 @@ class Outbound:
         parts: Sequence[SendPart],
     ) -> list[dict[str, object]]:
         """Check every part, then send them all in order under the conversation lock."""
-        if not parts:
-            raise OutboundError(400, "items must hold at least one item", field="items")
-        sources = await asyncio.to_thread(self._check_all, parts)
+        sources = await self.check(parts)
         results: list[dict[str, object]] = []
         async with self.conversation_lock(account_id, to_user_id):
             for index, (part, source) in enumerate(zip(parts, sources, strict=True)):
@@ -275,6 +273,13 @@ class Outbound:
         }
 
     # --- checks before anything is sent ---------------------------------------------------------
+
+    async def check(self, parts: Sequence[SendPart]) -> list[_Source]:
+        """Refuse a request that could not be sent (:class:`OutboundError`), before anything
+        goes out — also what ``/send/async`` runs before queuing a task."""
+        if not parts:
+            raise OutboundError(400, "items must hold at least one item", field="items")
+        return await asyncio.to_thread(self._check_all, parts)
 
     def _check_all(self, parts: Sequence[SendPart]) -> list[_Source]:
         return [self._check(index, part) for index, part in enumerate(parts)]

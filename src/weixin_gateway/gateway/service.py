@@ -292,7 +292,10 @@ class IlinkGateway:
                 account_id = existing.account_id
         await self.register(
             account_id=account_id,
-            api_base_url=result.base_url or session.api_base_url,
+            # a login started for a given host keeps it; otherwise the host WeChat named
+            api_base_url=session.api_base_url
+            if session.api_base_url_requested
+            else result.base_url or session.api_base_url,
             bot_token=result.bot_token,
             wechat_uin=result.user_id or "",
             bot_id=result.account_id,
@@ -573,8 +576,12 @@ class IlinkGateway:
     async def submit_send(
         self, request: dict[str, Any], parts: Sequence[SendPart]
     ) -> SendTaskRecord:
-        """Queue a send (``POST /send/async``); tasks to one user run one after another."""
+        """Queue a send (``POST /send/async``); tasks to one user run one after another.
+
+        The items are checked first, so a bad one is refused now rather than failing later.
+        """
         await self.account(str(request["account_id"]))
+        await self.outbound.check(parts)
         task = await self.send_tasks.create(
             f"send-{uuid.uuid4().hex[:20]}",
             account_id=str(request["account_id"]),
