@@ -23,6 +23,8 @@ async def test_standby_takes_over_without_double_delivery(
         async with second:
             assert first.gateway.is_leader
             assert not second.gateway.is_leader
+            _, health = await second.call("GET", "/health")
+            assert health["leader"] is False
             for i in range(3):
                 first.sim.inject_message(first.bot.bot_id, text=f"m{i}")
             await first.upstream.wait_events(3)

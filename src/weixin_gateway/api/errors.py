@@ -29,10 +29,18 @@ _INTERNAL: Final = b"internal error\n"
 
 
 class ErrorShield:
-    """Plain ASGI middleware: any exception from the app becomes a short 500."""
+    """Plain ASGI middleware: any exception from the app becomes a short 500.
 
-    def __init__(self, app: ASGIApp) -> None:
+    ``body`` and ``content_type`` are the 500's (default: ``internal error``, plain text; the
+    gateway service's JSON API answers with its own JSON error object).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, body: bytes = _INTERNAL, content_type: bytes = _TEXT
+    ) -> None:
         self.app = app
+        self.body = body
+        self.content_type = content_type
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,13 +65,13 @@ class ErrorShield:
                     "type": "http.response.start",
                     "status": 500,
                     "headers": [
-                        (b"content-type", _TEXT),
-                        (b"content-length", str(len(_INTERNAL)).encode()),
+                        (b"content-type", self.content_type),
+                        (b"content-length", str(len(self.body)).encode()),
                         (b"x-content-type-options", b"nosniff"),
                     ],
                 }
             )
-            await send({"type": "http.response.body", "body": _INTERNAL})
+            await send({"type": "http.response.body", "body": self.body})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from weixin_gateway.api.gateway_views import (
     account_view,
     iso,
+    json_safe,
     login_view,
     message_view,
     task_view,
@@ -23,12 +26,65 @@ from weixin_gateway.gateway.send_request import SendRequest, parts_of
 from weixin_gateway.gateway.service import IlinkGateway, UnknownAccountError
 from weixin_gateway.ilink.login import LoginResult
 from weixin_gateway.store import ClaimConflict, EventRecord
+from weixin_gateway.store.accounts import EXPIRED
 
 __all__ = ["router"]
 
-router = APIRouter()
+_Location = tuple[str | int, ...]
+
+
+def _nul_in(value: Any, loc: _Location) -> _Location | None:
+    """Where a NUL character is in a decoded JSON value, or None."""
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return (*loc, key)
+        found = _nul_in(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+async def _refuse_nul(request: Request) -> None:
+    """A 400 for a NUL character anywhere in the path, the query or the JSON body.
+
+    PostgreSQL cannot store NUL in text (the insert fails), and no id or text needs one.
+    """
+    found: _Location | None = None
+    body: Any = None
+    for name, value in request.path_params.items():
+        if found is None and isinstance(value, str) and "\x00" in value:
+            found = ("path", name)
+    for name, value in request.query_params.multi_items():
+        if found is None and "\x00" in value:
+            found = ("query", name)
+    if found is None and request.method not in ("GET", "HEAD"):
+        raw = await request.body()
+        if b"\\u0000" in raw:  # in JSON, a NUL can only be written escaped
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None  # not JSON: the body's own validation answers
+            found = _nul_in(body, ("body",))
+    if found is not None:
+        error = {"type": "value_error", "loc": found, "msg": "must not contain NUL characters"}
+        raise RequestValidationError([error], body=body)
+
+
+router = APIRouter(dependencies=[Depends(_refuse_nul)])
 
 _ID = Field(min_length=1, max_length=255)
+#: A bot token travels in an HTTP header: visible ASCII only (no spaces, no line breaks).
+_TOKEN = Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")
+#: A long poll looks again at least this often: a message stored by another gateway process
+#: (the leader) wakes no waiter here, and a wake-up may fall between a search and the wait.
+_RECHECK_S: Final = 1.0
 _OPTIONAL_BODY = Body()
 
 
@@ -43,6 +99,10 @@ def _error(http_status: int, error: str, **extra: Any) -> JSONResponse:
 
 def _unknown_account() -> JSONResponse:
     return _error(404, "unknown account_id", field="account_id")
+
+
+def _expired_account() -> JSONResponse:
+    return _error(409, "account session expired (-14): log in again", field="account_id")
 
 
 class _Body(BaseModel):
@@ -66,6 +126,7 @@ async def health(request: Request) -> dict[str, Any]:
             "interval_ms": gateway.settings.poll_interval_ms,
         },
         "accounts": {"active": counts.get("active", 0), "expired": counts.get("expired", 0)},
+        "leader": gateway.is_leader,
     }
 
 
@@ -95,7 +156,7 @@ async def list_accounts(request: Request) -> dict[str, Any]:
 
 class RegisterBody(_Body):
     account_id: str = _ID
-    bot_token: str = Field(min_length=1, max_length=4096)
+    bot_token: str = _TOKEN
     api_base_url: str | None = Field(default=None, max_length=1024)
     cdn_base_url: str | None = Field(default=None, max_length=1024)
     wechat_uin: str = Field(default="", max_length=255)
@@ -103,8 +164,16 @@ class RegisterBody(_Body):
 
 
 def _check_url(value: str | None, field: str) -> JSONResponse | None:
-    if value and not value.startswith(("http://", "https://")):
-        return _error(400, f"{field} must start with http:// or https://", field=field)
+    if not value:
+        return None  # not given: the default applies
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return _error(400, f"{field} must not contain spaces or control characters", field=field)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return _error(400, f"{field} must be an http:// or https:// URL", field=field)
     return None
 
 
@@ -156,7 +225,7 @@ async def poll_account_once(request: Request, account_id: str) -> Any:
     except UnknownAccountError:
         return _unknown_account()
     except SessionExpiredError:
-        return _error(409, "account session expired (-14): log in again", field="account_id")
+        return _expired_account()
     except WeixinError as exc:
         return _error(502, f"poll failed: {exc}")
     return {"ok": True, "result": result}
@@ -224,7 +293,7 @@ async def login_verify_code(request: Request, body: VerifyCodeBody) -> Any:
 
 
 class CompleteBody(SessionBody):
-    bot_token: str = Field(min_length=1, max_length=4096)
+    bot_token: str = _TOKEN
     api_base_url: str | None = Field(default=None, max_length=1024)
     wechat_uin: str = Field(default="", max_length=255)
     bot_id: str = Field(default="", max_length=255)
@@ -330,7 +399,7 @@ async def inbox_list(
         remaining = deadline - loop.time()
         if records or remaining <= 0:
             break
-        await gateway.wait_inbox(remaining)
+        await gateway.wait_inbox(min(remaining, _RECHECK_S))
     now = gateway.clock.time()
     return {"ok": True, "messages": [message_view(r, now) for r in records]}
 
@@ -356,7 +425,7 @@ async def inbox_claim_batch(request: Request, body: BatchClaimBody) -> dict[str,
         remaining = deadline - loop.time()
         if records or remaining <= 0:
             break
-        await gateway.wait_inbox(remaining)
+        await gateway.wait_inbox(min(remaining, _RECHECK_S))
     if records:
         gateway.metrics.deliveries_total.labels(mode="inbox", outcome="claimed").inc(len(records))
     now = gateway.clock.time()
@@ -520,6 +589,8 @@ async def typing(request: Request, body: TypingBody) -> Any:
         record = await gateway.account(body.account_id)
     except UnknownAccountError:
         return _unknown_account()
+    if record.session_state == EXPIRED:
+        return _expired_account()
     client = gateway.client_for(record)
     token = body.context_token or await gateway.accounts.context_token(
         body.account_id, body.to_user_id
@@ -529,6 +600,8 @@ async def typing(request: Request, body: TypingBody) -> Any:
             sent = await client.send_typing(body.to_user_id, context_token=token)
         else:
             sent = await client.cancel_typing(body.to_user_id, context_token=token)
+    except SessionExpiredError:
+        return _expired_account()
     except WeixinError as exc:
         return _error(502, f"typing failed: {exc}")
     if not sent:
@@ -543,19 +616,6 @@ async def typing(request: Request, body: TypingBody) -> Any:
     }
 
 
-def _json_safe(results: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Message ids as strings: uint64 values do not survive JavaScript's numbers."""
-    text = json.dumps(results, default=str)
-    safe: list[dict[str, object]] = json.loads(text)
-    for result in safe:
-        if isinstance(result.get("message_id"), int):
-            result["message_id"] = str(result["message_id"])
-        ids = result.get("message_ids")
-        if isinstance(ids, list):
-            result["message_ids"] = [str(i) if isinstance(i, int) else i for i in ids]
-    return safe
-
-
 def _send_failure(exc: OutboundError) -> JSONResponse:
     extra: dict[str, Any] = {"sent": exc.sent}
     if exc.field:
@@ -563,9 +623,22 @@ def _send_failure(exc: OutboundError) -> JSONResponse:
     return _error(exc.status, exc.message, **extra)
 
 
+async def _sendable(gateway: IlinkGateway, account_id: str) -> JSONResponse | None:
+    """The answer refusing a send from ``account_id`` (unknown, or expired), else None."""
+    record = await gateway.accounts.get(account_id)
+    if record is None:
+        return _error(404, f"unknown account: {account_id}", field="account_id")
+    if record.session_state == EXPIRED:
+        return _expired_account()
+    return None
+
+
 @router.post("/send", tags=["sending"])
 async def send(request: Request, body: SendRequest) -> Any:
     gateway = _gateway(request)
+    refused = await _sendable(gateway, body.account_id)
+    if refused is not None:
+        return refused
     try:
         results = await gateway.send(
             account_id=body.account_id,
@@ -577,17 +650,22 @@ async def send(request: Request, body: SendRequest) -> Any:
         return _error(404, f"unknown account: {body.account_id}", field="account_id")
     except OutboundError as exc:
         return _send_failure(exc)
-    return {"ok": True, "results": _json_safe(results)}
+    return {"ok": True, "results": json_safe(results)}
 
 
 @router.post("/send/async", tags=["sending"], status_code=202)
 async def send_async(request: Request, body: SendRequest) -> Any:
     gateway = _gateway(request)
+    refused = await _sendable(gateway, body.account_id)
+    if refused is not None:
+        return refused
     parts = parts_of(body)
     try:
         task = await gateway.submit_send(body.model_dump(mode="json"), parts)
     except UnknownAccountError:
         return _error(404, f"unknown account: {body.account_id}", field="account_id")
+    except OutboundError as exc:  # an item that could never be sent
+        return _send_failure(exc)
     return JSONResponse({"ok": True, "task": task_view(task)}, status_code=202)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from weixin_gateway.gateway.logins import LoginSession
 from weixin_gateway.gateway.poller import AccountPoller
 from weixin_gateway.store import AccountRecord, EventRecord, SendTaskRecord
 
-__all__ = ["account_view", "iso", "login_view", "message_view", "task_view"]
+__all__ = ["account_view", "iso", "json_safe", "login_view", "message_view", "task_view"]
 
 
 def iso(seconds: float | None) -> str:
@@ -105,13 +106,26 @@ def login_view(session: LoginSession) -> dict[str, Any]:
     return view
 
 
+def json_safe(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Send results with message ids as strings: uint64 values do not survive JavaScript."""
+    text = json.dumps(results, default=str)
+    safe: list[dict[str, Any]] = json.loads(text)
+    for result in safe:
+        if isinstance(result.get("message_id"), int):
+            result["message_id"] = str(result["message_id"])
+        ids = result.get("message_ids")
+        if isinstance(ids, list):
+            result["message_ids"] = [str(i) if isinstance(i, int) else i for i in ids]
+    return safe
+
+
 def task_view(task: SendTaskRecord) -> dict[str, Any]:
     return {
         "id": task.id,
         "status": task.status,
         "account_id": task.account_id,
         "to_user_id": task.to_user_id,
-        "results": task.results,
+        "results": json_safe(task.results),
         "error": task.error,
         "error_status": task.error_status,
         "created_at": iso(task.created_at),

@@ -123,7 +123,7 @@ class AccountPoller:
                     self.status.last_error = "session expired (-14): log in again"
                     await self.on_expired(exc)
                     return
-                except (WeixinError, OSError) as exc:
+                except Exception as exc:  # network, store, or anything unforeseen: back off
                     failures += 1
                     delay, failures = poll_failure_delay(self.backoff, failures)
                     self.status.last_error = str(exc)
@@ -147,5 +147,5 @@ class AccountPoller:
                 await self.client.api.notify_start()
             else:
                 await self.client.api.notify_stop()
-        except (WeixinError, OSError) as exc:
+        except Exception as exc:  # a courtesy call; never let it stop the poller
             log.debug("%s for %s failed: %s", which, self.account_id, exc)

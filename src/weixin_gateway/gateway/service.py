@@ -402,27 +402,22 @@ class IlinkGateway:
         }
 
     async def run_once(self) -> list[dict[str, Any]]:
-        """One poll of every active account that has no running poller (``/poll/run-once``)."""
+        """One poll of every active account that has no running poller (``/poll/run-once``),
+        all at once (each may be held for the long-poll time)."""
         self.last_started_at = self.clock.time()
-        results: list[dict[str, Any]] = []
-        for record in await self.accounts.all():
-            if record.session_state != "active":
-                continue
-            poller = self._pollers.get(record.account_id)
-            if poller is not None and poller.running:
-                results.append(
-                    {"account_id": record.account_id, "forwarded": 0, "skipped": "polling"}
-                )
-                continue
-            try:
-                results.append(await self.poll_once(record.account_id))
-            except Exception as exc:
-                results.append({"account_id": record.account_id, "forwarded": 0, "error": str(exc)})
+        records = [r for r in await self.accounts.all() if r.session_state == "active"]
+        results = list(await asyncio.gather(*(self._poll_one(r.account_id) for r in records)))
         self.last_finished_at = self.clock.time()
         self.last_results = results
         errors = [r["error"] for r in results if "error" in r]
         self.last_error = errors[-1] if errors else ""
         return results
+
+    async def _poll_one(self, account_id: str) -> dict[str, Any]:
+        try:
+            return await self.poll_once(account_id)
+        except Exception as exc:
+            return {"account_id": account_id, "forwarded": 0, "error": str(exc)}
 
     async def _expired(self, account_id: str, exc: SessionExpiredError) -> None:
         log.warning("account %s: session expired (-14); log in again to resume", account_id)
