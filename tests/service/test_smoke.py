@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.service.harness import GatewayHarness
+from tests.service.harness import GatewayHarness, eventually
 
 
 async def test_callback_round_trip(harness: GatewayHarness) -> None:
@@ -54,3 +54,20 @@ async def test_inbox_round_trip(harness_inbox: GatewayHarness) -> None:
     status, body = await h.call("GET", "/inbox/messages")
     assert body["messages"] == []
     assert h.upstream.attempts == 0
+
+
+async def test_notify_start_and_stop_around_polling(harness: GatewayHarness) -> None:
+    h = harness
+    await h.register()
+    assert h.bot is not None
+    bot_id = h.bot.bot_id
+
+    def kinds() -> list[str]:
+        return [n.kind for n in h.sim.notifications(bot_id)]
+
+    await eventually(lambda: kinds() == ["start"])
+    status, _ = await h.call("POST", "/poll/stop")
+    assert status == 200
+    await eventually(lambda: kinds() == ["start", "stop"])
+    await h.call("POST", "/poll/start")
+    await eventually(lambda: kinds() == ["start", "stop", "start"])
