@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import logging
 import random
@@ -35,6 +36,11 @@ from weixin_gateway.store.events import EventRecord, EventStore
 __all__ = ["CallbackConfig", "CallbackDispatcher"]
 
 log = logging.getLogger(__name__)
+
+#: After a store error, the conversation's worker tries again this much later.
+STORE_RETRY_S = 1.0
+#: An event waiting for its media is looked at again this often even if nobody wakes it.
+READY_RECHECK_S = 5.0
 
 Observer = Callable[[str, float | None], None]
 """Called with an outcome (``delivered``, ``retry``, ``dead``) and, when delivered, the seconds
@@ -142,12 +148,14 @@ class CallbackDispatcher:
             while conversation.seqs:
                 conversation.wake.clear()
                 seq = conversation.seqs[0]
-                if await self._step(seq, conversation):
-                    conversation.seqs.remove(seq)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a store error: the events stay pending and come back on restart
-            log.exception("callback worker for %s stopped; pending events wait for a restart", key)
+                try:
+                    if await self._step(seq, conversation):
+                        conversation.seqs.remove(seq)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the store failed: the event is still pending; try again
+                    log.exception("callback worker for %s: store error; retrying", key)
+                    await asyncio.sleep(STORE_RETRY_S)
         finally:
             if self._conversations.get(key) is conversation:
                 del self._conversations[key]
@@ -157,8 +165,10 @@ class CallbackDispatcher:
         record = await self.store.get_by_seq(seq)
         if record is None or record.status != "pending" or record.mode != "callback":
             return True
-        if not record.ready:  # media still downloading: wait to be woken
-            await conversation.wake.wait()
+        if not record.ready:  # media still downloading: wait to be woken (or look again)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(READY_RECHECK_S):
+                    await conversation.wake.wait()
             return False
         delay = record.next_attempt_at - self.clock.time()
         if delay > 0:

@@ -491,8 +491,10 @@ class IlinkGateway:
                 await self._save_media(record)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("saving the media of %s failed", record.id)
+            except Exception:  # the store failed (download errors end up in the event)
+                log.exception("saving the media of %s failed; trying again", record.id)
+                await asyncio.sleep(1.0)
+                queue.put_nowait(record)
 
     async def _save_media(self, record: EventRecord) -> None:
         msg = WeixinMessage.model_validate(record.raw)
