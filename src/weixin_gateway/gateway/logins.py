@@ -209,8 +209,10 @@ class LoginSessions:
         session.bot_id = result.account_id
         try:
             session.account_id = await self.on_confirmed(session, result)
-        except Exception as exc:
-            log.exception("saving the account of login %s failed", session.session_id)
-            session.finish("failed", f"could not save the account: {exc}")
+        except Exception as exc:  # the message may not repeat the error: it can hold the token
+            log.error(
+                "saving the account of login %s failed (%s)", session.session_id, type(exc).__name__
+            )
+            session.finish("failed", "could not save the account (see the gateway log); try again")
             return
         session.finish("completed")

@@ -15,7 +15,8 @@ Every SQLite connection is set up with ``journal_mode=WAL`` (readers never wait 
 against corruption). asyncpg is imported only when a PostgreSQL URL is used; without it
 :class:`~weixin_gateway.errors.MissingExtraError` names the extra to install.
 
-A password in a URL never reaches a log line or an error message: use :func:`redact_url`.
+A password in a URL never reaches a log line or an error message: use :func:`redact_url`. Statement
+parameters (tokens, message text) are left out of SQLAlchemy's error messages (``hide_parameters``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Final
 
@@ -120,9 +123,9 @@ def create_engine(
             importlib.import_module("asyncpg")
         except ImportError as exc:
             raise MissingExtraError("PostgreSQL", "postgres", "asyncpg") from exc
-        engine = create_async_engine(sa_url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(sa_url, echo=echo, pool_pre_ping=True, hide_parameters=True)
     else:
-        engine = create_async_engine(sa_url, echo=echo)
+        engine = create_async_engine(sa_url, echo=echo, hide_parameters=True)
         _set_sqlite_pragmas(engine, busy_timeout_ms)
     log.debug("database engine for %s", redact_url(sa_url))
     return engine
@@ -141,6 +144,21 @@ def _set_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         cursor = dbapi_connection.cursor()
         try:
             for pragma in pragmas:
-                cursor.execute(pragma)
+                _execute_patiently(cursor, pragma, busy_timeout_ms / 1000)
         finally:
             cursor.close()
+
+
+def _execute_patiently(cursor: Any, statement: str, timeout_s: float) -> None:
+    """Run a pragma, retrying "database is locked": switching to WAL while another process
+    migrates can fail at once, without SQLite's busy handler (it runs on the driver's thread,
+    so a short blocking sleep is fine)."""
+    deadline = time.monotonic() + max(timeout_s, 1.0)
+    while True:
+        try:
+            cursor.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

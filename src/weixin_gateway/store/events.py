@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from weixin_gateway.store._base import TableGateway
@@ -491,10 +491,7 @@ class EventStore(TableGateway):
     ) -> EventRecord | ClaimConflict | None:
         """Mark a message ``failed`` (claimable again), or ``dead`` past ``max_attempts``."""
         now = self.clock.time()
-        current = await self.get(ident)
-        if current is None:
-            return None
-        status = "dead" if current.attempts + 1 >= max_attempts else "failed"
+        status = case((events.c.attempts + 1 >= max_attempts, "dead"), else_="failed")
         return await self._settle(
             ident,
             worker,
