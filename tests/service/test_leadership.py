@@ -58,3 +58,55 @@ async def test_account_registered_on_a_standby_is_polled_by_the_leader(
         assert status == 200
         await eventually(lambda: leader.gateway.poller_of("via-standby") is None)
         assert standby.upstream.events == []
+
+
+async def test_standby_requests_reach_the_leader(tmp_path: Path, database_url: str) -> None:
+    """What a standby's API changes in the database, the leader acts on: a dead event sent
+    again, an async send; polling stays the leader's."""
+    async with (
+        GatewayHarness(
+            tmp_path / "a", database_url=database_url, leader_lease_ms=600, retry_max_attempts=1
+        ) as leader,
+        GatewayHarness(
+            tmp_path / "b", database_url=database_url, sim=leader.sim, leader_lease_ms=600
+        ) as standby,
+    ):
+        account_id = await leader.register()
+        assert leader.bot is not None
+        leader.upstream.fail_with = 500
+        leader.sim.inject_message(leader.bot.bot_id, text="dies once")
+
+        async def dead() -> list[dict[str, object]]:
+            _, body = await standby.call("GET", "/deliveries?status=dead")
+            events: list[dict[str, object]] = body["events"]
+            return events
+
+        [event] = await eventually(dead)
+        leader.upstream.fail_with = None
+        status, _ = await standby.call("POST", f"/deliveries/{event['event_id']}/redeliver")
+        assert status == 200
+        [delivered] = await leader.upstream.wait_events(1)
+        assert delivered["event_id"] == event["event_id"]
+
+        status, body = await standby.call(
+            "POST",
+            "/send/async",
+            body={
+                "account_id": account_id,
+                "to_user_id": leader.bot.user_id,
+                "items": [{"type": "text", "text": "queued on the standby"}],
+            },
+        )
+        assert status == 202, body
+        task_id = body["task"]["id"]
+
+        async def succeeded() -> bool:
+            _, answer = await standby.call("GET", f"/send/tasks/{task_id}")
+            return bool(answer["task"]["status"] == "succeeded")
+
+        await eventually(succeeded)
+        assert [m.text for m in leader.sim.sent(leader.bot.bot_id)] == ["queued on the standby"]
+
+        status, body = await standby.call("POST", f"/accounts/{account_id}/poll-once")
+        assert status == 409
+        assert "stands by" in body["error"]

@@ -71,3 +71,41 @@ async def test_notify_start_and_stop_around_polling(harness: GatewayHarness) -> 
     await eventually(lambda: kinds() == ["start", "stop"])
     await h.call("POST", "/poll/start")
     await eventually(lambda: kinds() == ["start", "stop", "start"])
+
+
+async def test_nul_characters_and_long_ids_never_block_an_account(harness: GatewayHarness) -> None:
+    h = harness
+    await h.register()
+    assert h.bot is not None
+    long_user = "o9cq80" + "x" * 300 + "@im.wechat"
+    h.sim.inject_message(h.bot.bot_id, text="nul \x00 inside")
+    h.sim.inject_message(h.bot.bot_id, from_user_id=long_user, text="long sender")
+    h.sim.inject_message(h.bot.bot_id, text="after")
+    events = await h.upstream.wait_events(3)
+    assert [e["text"] for e in events] == ["nul \ufffd inside", "long sender", "after"]
+    assert events[1]["user_id"] == long_user
+
+
+async def test_a_new_token_gets_a_new_client(harness: GatewayHarness) -> None:
+    h = harness
+    account_id = await h.register("wx-rotating")
+    assert h.bot is not None
+    old_client = h.gateway.client_for(await h.gateway.account(account_id))
+    other = h.sim.create_bot()
+    status, _ = await h.call(
+        "POST",
+        "/accounts/register",
+        body={
+            "account_id": account_id,
+            "api_base_url": h.sim.base_url,
+            "bot_token": other.bot_token,
+        },
+    )
+    assert status == 200
+    record = await h.gateway.account(account_id)
+    new_client = h.gateway.client_for(record)
+    assert new_client is not old_client
+    assert new_client.api.token == other.bot_token
+    h.sim.inject_message(other.bot_id, text="to the new bot")
+    [event] = await h.upstream.wait_events(1)
+    assert event["text"] == "to the new bot"

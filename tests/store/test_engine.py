@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway.errors import MissingExtraError
-from weixin_gateway.store import create_engine, database_url, default_database_url, redact_url
+from weixin_gateway.store import (
+    AccountStore,
+    create_engine,
+    database_url,
+    default_database_url,
+    redact_url,
+)
+from weixin_gateway.store.tables import accounts as accounts_table
 
 PASSWORD = "s3cr3t-pw"
 
@@ -109,3 +118,20 @@ async def test_sqlite_pragmas_on_every_connection(tmp_path: Path) -> None:
             await engine.dispose()
     finally:
         await engine.dispose()
+
+
+async def test_error_messages_leave_statement_parameters_out(engine: AsyncEngine) -> None:
+    accounts = AccountStore(engine)
+    await accounts.save(account_id="a", api_base_url="http://x", bot_token="secret-token-1")
+    duplicate = accounts_table.insert().values(
+        account_id="a", api_base_url="http://x", bot_token="secret-token-2",
+        created_at=0.0, updated_at=0.0,
+    )  # fmt: skip
+
+    async def insert_again() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(duplicate)
+
+    with pytest.raises(IntegrityError) as caught:
+        await insert_again()
+    assert "secret-token-2" not in str(caught.value)

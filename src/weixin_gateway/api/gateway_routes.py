@@ -23,7 +23,12 @@ from weixin_gateway.api.gateway_views import (
 from weixin_gateway.errors import LoginError, SessionExpiredError, WeixinError
 from weixin_gateway.gateway.outbound import OutboundError
 from weixin_gateway.gateway.send_request import SendRequest, parts_of
-from weixin_gateway.gateway.service import IlinkGateway, UnknownAccountError
+from weixin_gateway.gateway.service import (
+    AccountExpiredError,
+    IlinkGateway,
+    StandbyError,
+    UnknownAccountError,
+)
 from weixin_gateway.ilink.login import LoginResult
 from weixin_gateway.store import ClaimConflict, EventRecord
 from weixin_gateway.store.accounts import EXPIRED
@@ -226,6 +231,8 @@ async def poll_account_once(request: Request, account_id: str) -> Any:
         return _unknown_account()
     except SessionExpiredError:
         return _expired_account()
+    except StandbyError as exc:
+        return _error(409, str(exc))
     except WeixinError as exc:
         return _error(502, f"poll failed: {exc}")
     return {"ok": True, "result": result}
@@ -636,9 +643,6 @@ async def _sendable(gateway: IlinkGateway, account_id: str) -> JSONResponse | No
 @router.post("/send", tags=["sending"])
 async def send(request: Request, body: SendRequest) -> Any:
     gateway = _gateway(request)
-    refused = await _sendable(gateway, body.account_id)
-    if refused is not None:
-        return refused
     try:
         results = await gateway.send(
             account_id=body.account_id,
@@ -648,6 +652,8 @@ async def send(request: Request, body: SendRequest) -> Any:
         )
     except UnknownAccountError:
         return _error(404, f"unknown account: {body.account_id}", field="account_id")
+    except AccountExpiredError:
+        return _expired_account()
     except OutboundError as exc:
         return _send_failure(exc)
     return {"ok": True, "results": json_safe(results)}

@@ -67,7 +67,8 @@ class CallbackConfig:
 
 @dataclass(slots=True, eq=False)
 class _Conversation:
-    seqs: list[int] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)  # sorted: the oldest event first
+    members: set[int] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -102,7 +103,8 @@ class CallbackDispatcher:
         return len(self._conversations)
 
     async def start(self) -> int:
-        """Schedule every pending callback event in the store; return how many."""
+        """Schedule every pending callback event in the store; return how many. Safe to call
+        again (events already scheduled are not scheduled twice)."""
         pending = await self.store.pending_callbacks()
         for seq, account_id, chat_id in pending:
             self._add(seq, (account_id, chat_id))
@@ -135,7 +137,8 @@ class CallbackDispatcher:
         conversation = self._conversations.get(key)
         if conversation is None:
             conversation = self._conversations[key] = _Conversation()
-        if seq not in conversation.seqs:
+        if seq not in conversation.members:
+            conversation.members.add(seq)
             bisect.insort(conversation.seqs, seq)
         conversation.wake.set()
         if conversation.task is None:
@@ -151,6 +154,7 @@ class CallbackDispatcher:
                 try:
                     if await self._step(seq, conversation):
                         conversation.seqs.remove(seq)
+                        conversation.members.discard(seq)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the store failed: the event is still pending; try again
@@ -234,6 +238,8 @@ class CallbackDispatcher:
             return f"upstream did not answer within {self.config.timeout_s:g} s"
         except aiohttp.ClientError as exc:
             return f"upstream unreachable: {type(exc).__name__}: {exc}"
+        except Exception as exc:  # e.g. a malformed upstream URL: an attempt like any other
+            return f"cannot call the upstream: {type(exc).__name__}: {exc}"
 
     def _observe(self, outcome: str, latency: float | None) -> None:
         if self.observer is not None:

@@ -50,6 +50,7 @@ class Leadership:
         self.is_leader = False
         self._renewed_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._check: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Try once now (so a lone gateway leads at once), then keep trying in the background."""
@@ -69,7 +70,10 @@ class Leadership:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.ttl_s / 3)
-            await self._try()
+            try:
+                await self._try()
+            except Exception:  # never let the lease go unrenewed because of one bad turn
+                log.exception("leadership check failed")
 
     async def _try(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,14 +87,12 @@ class Leadership:
         if held:
             self._renewed_at = loop.time()
             if not self.is_leader:
-                self.is_leader = True
-                log.info("this gateway now polls and delivers (leader lease held)")
-                await self.on_gain()
-            elif self.on_renewed is not None:
-                try:
-                    await self.on_renewed()
-                except Exception:
-                    log.exception("the periodic check after renewing the leader lease failed")
+                await self._gain()
+            elif self.on_renewed is not None and (self._check is None or self._check.done()):
+                # in the background: a slow check must never delay the next renewal
+                self._check = asyncio.get_running_loop().create_task(
+                    self._renewed(self.on_renewed), name="leadership check"
+                )
         elif self.is_leader:
             log.warning("another gateway took the leader lease; standing by")
             await self._lose()
@@ -100,6 +102,31 @@ class Leadership:
                 "another gateway polls this database; standing by (API only) until it stops"
             )
 
+    async def _gain(self) -> None:
+        self.is_leader = True
+        log.info("this gateway now polls and delivers (leader lease held)")
+        try:
+            await self.on_gain()
+        except Exception:  # half a leader is worse than none: give the lease back
+            log.exception("taking over as leader failed; standing by")
+            await self._lose()
+            with contextlib.suppress(Exception):
+                await self.leases.release(LEADER_LEASE, self.holder)
+
+    @staticmethod
+    async def _renewed(check: Transition) -> None:
+        try:
+            await check()
+        except Exception:
+            log.exception("the periodic check after renewing the leader lease failed")
+
     async def _lose(self) -> None:
         self.is_leader = False
-        await self.on_loss()
+        if self._check is not None:
+            self._check.cancel()
+            await asyncio.gather(self._check, return_exceptions=True)
+            self._check = None
+        try:
+            await self.on_loss()
+        except Exception:
+            log.exception("standing down failed")

@@ -156,7 +156,8 @@ def _wechat_failure(exc: WeixinError, index: int, token: str | None) -> Outbound
     elif isinstance(exc, SessionExpiredError):
         message = "account session expired; log in again"
     else:
-        message = str(exc).replace(token, "***") if token else str(exc)
+        # a real token is long; replacing a short one would garble the message
+        message = str(exc).replace(token, "***") if token and len(token) >= 8 else str(exc)
     status = 504 if isinstance(exc, RequestTimeoutError) else 502
     if isinstance(exc, MediaTooLargeError):
         status = 413
@@ -209,26 +210,35 @@ class Outbound:
         to_user_id: str,
         context_token: str | None,
         parts: Sequence[SendPart],
+        locked: bool = False,
     ) -> list[dict[str, object]]:
-        """Check every part, then send them all in order under the conversation lock."""
+        """Check every part, then send them all in order under the conversation lock
+        (``locked``: the caller holds :meth:`conversation_lock` already)."""
+        if not locked:
+            async with self.conversation_lock(account_id, to_user_id):
+                return await self.send(
+                    client,
+                    account_id=account_id,
+                    to_user_id=to_user_id,
+                    context_token=context_token,
+                    parts=parts,
+                    locked=True,
+                )
         sources = await self.check(parts)
         results: list[dict[str, object]] = []
-        async with self.conversation_lock(account_id, to_user_id):
-            for index, (part, source) in enumerate(zip(parts, sources, strict=True)):
-                try:
-                    if isinstance(part, TextPart):
+        for index, (part, source) in enumerate(zip(parts, sources, strict=True)):
+            try:
+                if isinstance(part, TextPart):
+                    results.append(await self._send_text(client, to_user_id, context_token, part))
+                else:
+                    async with self._local_copy(client, index, source) as (path, name):
                         results.append(
-                            await self._send_text(client, to_user_id, context_token, part)
-                        )
-                    else:
-                        async with self._local_copy(client, index, source) as (path, name):
-                            results.append(
-                                await self._send_file(
-                                    client, to_user_id, context_token, index, part, path, name
-                                )
+                            await self._send_file(
+                                client, to_user_id, context_token, index, part, path, name
                             )
-                except WeixinError as exc:
-                    raise _wechat_failure(exc, index, client.api.token) from exc
+                        )
+            except WeixinError as exc:
+                raise _wechat_failure(exc, index, client.api.token) from exc
         return results
 
     async def _send_text(

@@ -25,6 +25,9 @@ __all__ = ["AccountPoller", "PollStatus"]
 
 log = logging.getLogger(__name__)
 
+#: notify_start / notify_stop are courtesy calls: stopping many pollers never waits long on them.
+NOTIFY_TIMEOUT_S = 2.0
+
 BatchHandler = Callable[[PollResult], Awaitable[int]]
 ExpiredHandler = Callable[[SessionExpiredError], Awaitable[None]]
 ErrorHandler = Callable[[str], Awaitable[None]]
@@ -64,6 +67,8 @@ class AccountPoller:
         self.clock: Clock = clock or SystemClock()
         self.status = PollStatus()
         self._task: asyncio.Task[None] | None = None
+        # held while a batch is stored and handed on: stop() never cancels in the middle
+        self._storing = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"AccountPoller({self.account_id!r}, running={self.running})"
@@ -85,7 +90,8 @@ class AccountPoller:
         task = self._task
         if task is None:
             return
-        task.cancel()
+        async with self._storing:  # a batch being stored is finished and handed on first
+            task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self._task = None
         self.status.running = False
@@ -99,11 +105,12 @@ class AccountPoller:
         """
         sent = self.client.cursor
         result = await self.client.poll()
-        try:
-            stored = await self.on_batch(result)
-        except Exception as exc:
-            self.client.cursor = sent
-            raise WeixinError(f"could not store the messages: {exc}") from exc
+        async with self._storing:
+            try:
+                stored = await self.on_batch(result)
+            except Exception as exc:
+                self.client.cursor = sent
+                raise WeixinError(f"could not store the messages: {exc}") from exc
         self.status.polls += 1
         self.status.last_error = ""
         self.status.last_poll_finished_at = self.clock.time()
@@ -121,7 +128,16 @@ class AccountPoller:
                     failures = 0
                 except SessionExpiredError as exc:
                     self.status.last_error = "session expired (-14): log in again"
-                    await self.on_expired(exc)
+                    try:
+                        await self.on_expired(exc)
+                    except Exception as handler_error:  # e.g. the store is down: ask again
+                        log.warning(
+                            "could not mark %s expired (%s); retrying",
+                            self.account_id,
+                            type(handler_error).__name__,
+                        )
+                        await self.clock.sleep(self.backoff.short)
+                        continue
                     return
                 except Exception as exc:  # network, store, or anything unforeseen: back off
                     failures += 1
@@ -143,9 +159,10 @@ class AccountPoller:
 
     async def _notify(self, which: str) -> None:
         try:
-            if which == "notify_start":
-                await self.client.api.notify_start()
-            else:
-                await self.client.api.notify_stop()
+            async with asyncio.timeout(NOTIFY_TIMEOUT_S):
+                if which == "notify_start":
+                    await self.client.api.notify_start()
+                else:
+                    await self.client.api.notify_stop()
         except Exception as exc:  # a courtesy call; never let it stop the poller
             log.debug("%s for %s failed: %s", which, self.account_id, exc)

@@ -52,13 +52,21 @@ from weixin_gateway.store import (
     upgrade,
 )
 
-__all__ = ["IlinkGateway", "UnknownAccountError"]
+__all__ = ["AccountExpiredError", "IlinkGateway", "StandbyError", "UnknownAccountError"]
 
 log = logging.getLogger(__name__)
 
 
 class UnknownAccountError(LookupError):
     """No account has this id (the API answers 404 ``unknown account_id``)."""
+
+
+class AccountExpiredError(RuntimeError):
+    """The account's session expired (-14); it must log in again (the API answers 409)."""
+
+
+class StandbyError(RuntimeError):
+    """Only the gateway holding the leader lease polls; this one stands by."""
 
 
 class IlinkGateway:
@@ -80,6 +88,7 @@ class IlinkGateway:
         self._media_workers: dict[str, asyncio.Task[None]] = {}
         self._send_workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._send_queues: dict[tuple[str, str], asyncio.Queue[SendTaskRecord]] = {}
+        self._known_tasks: set[str] = set()
         self._inbox_changed = asyncio.Event()
         self._started = False
 
@@ -131,7 +140,7 @@ class IlinkGateway:
             ttl_s=settings.leader_lease_ms / 1000,
             on_gain=self._lead,
             on_loss=self._stand_by,
-            on_renewed=self.sync_pollers,
+            on_renewed=self.sync_with_store,
         )
         self._started = True
         await self.leadership.start()
@@ -161,17 +170,33 @@ class IlinkGateway:
             await self.start_polling()
 
     async def _stand_by(self) -> None:
-        """Leader lease lost (or closing): stop polling, delivering and downloading here."""
+        """Leader lease lost (or closing): stop polling, delivering, downloading and running
+        async sends here (what was running is marked interrupted by the next leader)."""
         await self._stop_pollers()
         if self.dispatcher is not None:
             await self.dispatcher.close()
             self.dispatcher = None
-        workers = list(self._media_workers.values())
+        workers = [*self._media_workers.values(), *self._send_workers.values()]
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         self._media_workers.clear()
         self._media_queues.clear()
+        self._send_workers.clear()
+        self._send_queues.clear()
+        self._known_tasks.clear()
+
+    async def sync_with_store(self) -> None:
+        """On the leader, after each lease renewal: pick up what other gateways of the same
+        database changed — accounts (registered, replaced, expired, removed), events made
+        pending again, async sends queued through their APIs."""
+        if not self.is_leader:
+            return
+        await self.sync_pollers()
+        if self.dispatcher is not None:
+            await self.dispatcher.start()
+        for task in await self.send_tasks.queued():
+            self._queue_send(task)
 
     def _new_dispatcher(self) -> CallbackDispatcher:
         settings = self.settings
@@ -260,7 +285,12 @@ class IlinkGateway:
             await client.close()
 
     def client_for(self, record: AccountRecord) -> WeixinClient:
+        """The account's client (one per account, rebuilt when its credentials change)."""
         client = self._clients.get(record.account_id)
+        if client is not None and (
+            client.api.token != record.bot_token or client.api.base_url != record.api_base_url
+        ):
+            client = None  # built from an older record (e.g. before a new login)
         if client is None:
             client = WeixinClient(
                 record.api_base_url,
@@ -325,14 +355,15 @@ class IlinkGateway:
         if not self.is_leader:
             return
         records = {r.account_id: r for r in await self.accounts.all()}
-        for account_id, poller in list(self._pollers.items()):
-            record = records.get(account_id)
-            if (
-                record is None
-                or record.session_state != "active"
-                or record.bot_token != poller.client.api.token
-            ):
-                await self._drop_runtime(account_id)
+        stale = [
+            account_id
+            for account_id, poller in self._pollers.items()
+            if (record := records.get(account_id)) is None
+            or record.session_state != "active"
+            or record.bot_token != poller.client.api.token
+            or not poller.running
+        ]
+        await asyncio.gather(*(self._drop_runtime(account_id) for account_id in stale))
         if self.polling_enabled:
             for record in records.values():
                 self._start_poller(record)
@@ -348,7 +379,8 @@ class IlinkGateway:
     def _start_poller(self, record: AccountRecord) -> None:
         if not self.is_leader:
             return
-        if record.account_id in self._pollers or record.session_state != "active":
+        existing = self._pollers.get(record.account_id)
+        if (existing is not None and existing.running) or record.session_state != "active":
             return
         poller = self._new_poller(record)
         self._pollers[record.account_id] = poller
@@ -380,6 +412,8 @@ class IlinkGateway:
     async def poll_once(self, account_id: str) -> dict[str, Any]:
         """One poll of one account now (``POST /accounts/{id}/poll-once``)."""
         record = await self.account(account_id)
+        if not self.is_leader:
+            raise StandbyError("this gateway stands by; the one holding the leader lease polls")
         running = self._pollers.get(account_id)
         if running is not None and running.running:
             # its poller holds the long poll already; a second one would race it for the cursor
@@ -463,15 +497,16 @@ class IlinkGateway:
 
     def _new_event(self, msg: WeixinMessage) -> NewEvent:
         has_media = pick_media_item(msg) is not None
+        user_id = _storable(msg.from_user_id or "")
         return NewEvent(
             message_id=str(msg.message_id) if msg.message_id is not None else None,
             fingerprint=content_fingerprint(msg),
             create_time_ms=msg.create_time_ms,
-            chat_id=msg.from_user_id or "",
-            user_id=msg.from_user_id or "",
-            text=message_text(msg, []),
-            context_token=msg.context_token or "",
-            raw=dump_wire(msg),
+            chat_id=user_id,
+            user_id=user_id,
+            text=_storable(message_text(msg, [])),
+            context_token=_storable(msg.context_token or ""),
+            raw=dump_wire(msg),  # JSON escapes a NUL
             ready=not has_media,
         )
 
@@ -491,10 +526,8 @@ class IlinkGateway:
                 await self._save_media(record)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store failed (download errors end up in the event)
-                log.exception("saving the media of %s failed; trying again", record.id)
-                await asyncio.sleep(1.0)
-                queue.put_nowait(record)
+            except Exception:  # not a download error (those end up in the event)
+                log.exception("saving the media of %s failed", record.id)
 
     async def _save_media(self, record: EventRecord) -> None:
         msg = WeixinMessage.model_validate(record.raw)
@@ -502,9 +535,17 @@ class IlinkGateway:
         account = await self.accounts.get(record.account_id)
         if account is not None:
             attachments = await self.media_in.save_all(self.client_for(account), msg)
-        await self.events.set_media(
-            record.seq, [a.to_json() for a in attachments], message_text(msg, attachments)
-        )
+        described = [a.to_json() for a in attachments]
+        text = _storable(message_text(msg, attachments))
+        delay = 0.5
+        while True:  # the files are saved: only the store may fail now; never download twice
+            try:
+                await self.events.set_media(record.seq, described, text)
+                break
+            except Exception as exc:
+                log.warning("recording the media of %s failed (%s); retrying", record.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
         if self.dispatcher is not None:
             self.dispatcher.wake(record.account_id, record.chat_id)
         self._announce_inbox()
@@ -551,18 +592,26 @@ class IlinkGateway:
         context_token: str | None,
         parts: Sequence[SendPart],
     ) -> list[dict[str, object]]:
-        """Send every part in order (see :class:`~.outbound.Outbound`)."""
-        record = await self.account(account_id)
-        token = context_token or await self.accounts.context_token(account_id, to_user_id)
+        """Send every part in order (see :class:`~.outbound.Outbound`).
+
+        The conversation's lock is taken first, so requests to one user go out in the order
+        they got here, whatever their checks and lookups cost.
+        """
         started = self.clock.monotonic()
         try:
-            results = await self.outbound.send(
-                self.client_for(record),
-                account_id=account_id,
-                to_user_id=to_user_id,
-                context_token=token,
-                parts=parts,
-            )
+            async with self.outbound.conversation_lock(account_id, to_user_id):
+                record = await self.account(account_id)
+                if record.session_state == "expired":
+                    raise AccountExpiredError(account_id)
+                token = context_token or await self.accounts.context_token(account_id, to_user_id)
+                results = await self.outbound.send(
+                    self.client_for(record),
+                    account_id=account_id,
+                    to_user_id=to_user_id,
+                    context_token=token,
+                    parts=parts,
+                    locked=True,
+                )
         except Exception:
             self.metrics.sends_total.labels(outcome="error").inc()
             raise
@@ -585,10 +634,14 @@ class IlinkGateway:
             to_user_id=str(request["to_user_id"]),
             request=request,
         )
-        self._queue_send(task)
+        if self.is_leader:  # otherwise the leader picks it up at its next lease renewal
+            self._queue_send(task)
         return task
 
     def _queue_send(self, task: SendTaskRecord) -> None:
+        if task.id in self._known_tasks:
+            return
+        self._known_tasks.add(task.id)
         key = (task.account_id, task.to_user_id)
         queue = self._send_queues.get(key)
         if queue is None:
@@ -604,30 +657,67 @@ class IlinkGateway:
         try:
             while not queue.empty():
                 task = queue.get_nowait()
-                await self.send_tasks.set_status(task.id, "running")
                 try:
-                    results = await self.send(
-                        account_id=task.account_id,
-                        to_user_id=task.to_user_id,
-                        context_token=task.request.get("context_token") or None,
-                        parts=parts_of(task.request),
-                    )
-                except Exception as exc:
-                    status = getattr(exc, "status", 502)
-                    await self.send_tasks.set_status(
-                        task.id, "failed", error=str(exc), error_status=int(status)
-                    )
-                else:
-                    await self.send_tasks.set_status(task.id, "succeeded", results=results)
+                    await self._run_task(task)
+                finally:
+                    self._known_tasks.discard(task.id)
         finally:
             self._send_queues.pop(key, None)
             self._send_workers.pop(key, None)
+
+    async def _run_task(self, task: SendTaskRecord) -> None:
+        try:
+            await self.send_tasks.set_status(task.id, "running")
+        except Exception as exc:  # still queued: the next sync picks it up again
+            log.warning("could not start send task %s (%s)", task.id, exc)
+            return
+        try:
+            results = await self.send(
+                account_id=task.account_id,
+                to_user_id=task.to_user_id,
+                context_token=task.request.get("context_token") or None,
+                parts=parts_of(task.request),
+            )
+        except Exception as exc:
+            outcome: dict[str, Any] = {
+                "error": str(exc) or type(exc).__name__,
+                "error_status": _http_status_of(exc),
+            }
+            status = "failed"
+        else:
+            outcome = {"results": results}
+            status = "succeeded"
+        delay = 0.5
+        while True:  # what was sent is sent: record it, however long the store takes
+            try:
+                await self.send_tasks.set_status(task.id, status, **outcome)
+                return
+            except Exception as exc:
+                log.warning("recording send task %s failed (%s); retrying", task.id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     # --- gauges -------------------------------------------------------------------------------
 
     async def refresh_gauges(self) -> None:
         counts = await self.accounts.count_by_state()
         self.metrics.set_accounts(counts.get("active", 0), counts.get("expired", 0))
+
+
+def _storable(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL's TEXT cannot hold (one such message
+    would otherwise fail its whole batch, again and again)."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _http_status_of(exc: Exception) -> int:
+    """The status the API would have answered for a send that failed with ``exc``."""
+    if isinstance(exc, UnknownAccountError):
+        return 404
+    if isinstance(exc, AccountExpiredError):
+        return 409
+    status = getattr(exc, "status", 502)
+    return status if isinstance(status, int) else 502
 
 
 def _is_inbound(msg: WeixinMessage) -> bool:

@@ -96,6 +96,16 @@ class SendTaskStore(TableGateway):
                 update(send_tasks).where(send_tasks.c.id == task_id).values(**values)
             )
 
+    async def queued(self) -> list[SendTaskRecord]:
+        """The tasks waiting to run, oldest first."""
+        async with self.read() as connection:
+            rows = await connection.execute(
+                select(send_tasks)
+                .where(send_tasks.c.status == "queued")
+                .order_by(send_tasks.c.created_at)
+            )
+            return [SendTaskRecord.from_row(r) for r in rows]
+
     async def recover(self) -> list[SendTaskRecord]:
         """After a restart: fail the interrupted tasks; return the queued ones, oldest first."""
         now = self.clock.time()
