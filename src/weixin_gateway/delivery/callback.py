@@ -182,14 +182,11 @@ class CallbackDispatcher:
             except TimeoutError:
                 pass
             return False
-        await self._attempt(record)
-        return await self._finished(seq)
+        after = await self._attempt(record)
+        return after is None or after.status != "pending"
 
-    async def _finished(self, seq: int) -> bool:
-        record = await self.store.get_by_seq(seq)
-        return record is None or record.status != "pending"
-
-    async def _attempt(self, record: EventRecord) -> None:
+    async def _attempt(self, record: EventRecord) -> EventRecord | None:
+        """POST the event once and record the outcome; the event as it is now."""
         body = json.dumps(stored_event(record), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", EVENT_ID_HEADER: record.event_id}
         if self.config.secret:
@@ -199,25 +196,27 @@ class CallbackDispatcher:
             error = await self._post(body, headers)
         attempt = record.attempts + 1
         if error is None:
-            await self.store.mark_delivered(record.seq)
+            after = await self.store.mark_delivered(record.seq)
             self._observe("delivered", max(0.0, self.clock.time() - record.created_at))
-        elif attempt >= self.config.max_attempts:
+            return after
+        if attempt >= self.config.max_attempts:
             log.warning("event %s is dead after %d attempts: %s", record.event_id, attempt, error)
-            await self.store.mark_dead(record.seq, error=error)
+            after = await self.store.mark_dead(record.seq, error=error)
             self._observe("dead", None)
-        else:
-            delay = self.config.retry_delay(attempt)
-            log.info(
-                "event %s attempt %d failed (%s); retrying in %.1f s",
-                record.event_id,
-                attempt,
-                error,
-                delay,
-            )
-            await self.store.mark_retry(
-                record.seq, next_attempt_at=self.clock.time() + delay, error=error
-            )
-            self._observe("retry", None)
+            return after
+        delay = self.config.retry_delay(attempt)
+        log.info(
+            "event %s attempt %d failed (%s); retrying in %.1f s",
+            record.event_id,
+            attempt,
+            error,
+            delay,
+        )
+        after = await self.store.mark_retry(
+            record.seq, next_attempt_at=self.clock.time() + delay, error=error
+        )
+        self._observe("retry", None)
+        return after
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> str | None:
         """POST once; None on a 2xx, else what went wrong."""

@@ -185,30 +185,44 @@ class EventStore(TableGateway):
 
         A message is a re-delivery when its ``message_id`` is already stored for the account,
         or when the same sender sent the same content (``fingerprint``) with the same
-        ``create_time_ms`` within ``dedup_window_s``.
+        ``create_time_ms`` within ``dedup_window_s`` (0: no such check). Three statements
+        whatever the batch's size: the duplicate lookups, one multi-row insert, the cursor.
         """
         now = self.clock.time()
-        stored: list[EventRecord] = []
+        fresh: list[NewEvent] = []
         by_id = by_content = 0
         async with self.write() as connection:
-            for event in incoming:
-                if await self._seen_id(connection, account_id, event.message_id):
+            seen_ids = await self._stored_ids(connection, account_id, incoming)
+            seen_content = await self._stored_content(
+                connection, account_id, incoming, now - dedup_window_s
+            )
+            for event in incoming:  # checked against the batch itself too
+                content = (event.fingerprint, event.create_time_ms)
+                if event.message_id is not None and event.message_id in seen_ids:
                     by_id += 1
                     continue
-                if await self._seen_content(connection, account_id, event, now - dedup_window_s):
+                if dedup_window_s > 0 and content in seen_content:
                     by_content += 1
                     continue
-                stored.append(await self._insert(connection, account_id, event, mode, now))
-                if event.context_token:
-                    await connection.execute(
-                        _REMEMBER_CONTEXT,
+                if event.message_id is not None:
+                    seen_ids.add(event.message_id)
+                seen_content.add(content)
+                fresh.append(event)
+            stored = await self._insert(connection, account_id, fresh, mode, now)
+            contexts = {e.user_id: e.context_token for e in fresh if e.context_token}
+            if contexts:
+                await connection.execute(
+                    _REMEMBER_CONTEXT,
+                    [
                         {
                             "account_id": account_id,
-                            "user_id": event.user_id,
-                            "context_token": event.context_token,
+                            "user_id": user_id,
+                            "context_token": token,
                             "updated_at": now,
-                        },
-                    )
+                        }
+                        for user_id, token in contexts.items()
+                    ],
+                )
             values: dict[str, Any] = {"last_poll_finished_at": now, "last_error": ""}
             if cursor:
                 values["cursor"] = cursor
@@ -219,65 +233,77 @@ class EventStore(TableGateway):
             )
         return IngestResult(stored, by_id, by_content)
 
-    async def _seen_id(
-        self, connection: AsyncConnection, account_id: str, message_id: str | None
-    ) -> bool:
-        if message_id is None:
-            return False
-        query = select(events.c.seq).where(
-            events.c.account_id == account_id, events.c.message_id == message_id
+    async def _stored_ids(
+        self, connection: AsyncConnection, account_id: str, incoming: Sequence[NewEvent]
+    ) -> set[str]:
+        """Which of the batch's message ids the account has stored already."""
+        wanted = {e.message_id for e in incoming if e.message_id is not None}
+        if not wanted:
+            return set()
+        query = select(events.c.message_id).where(
+            events.c.account_id == account_id, events.c.message_id.in_(wanted)
         )
-        return (await connection.execute(query.limit(1))).first() is not None
+        return {str(v) for v in (await connection.execute(query)).scalars()}
 
-    async def _seen_content(
-        self, connection: AsyncConnection, account_id: str, event: NewEvent, since: float
-    ) -> bool:
-        same_time = (
-            events.c.create_time_ms == event.create_time_ms
-            if event.create_time_ms is not None
-            else events.c.create_time_ms.is_(None)
-        )
-        query = select(events.c.seq).where(
+    async def _stored_content(
+        self,
+        connection: AsyncConnection,
+        account_id: str,
+        incoming: Sequence[NewEvent],
+        since: float,
+    ) -> set[tuple[str, int | None]]:
+        """(fingerprint, create_time_ms) of the batch's contents stored since ``since``."""
+        wanted = {e.fingerprint for e in incoming}
+        if not wanted:
+            return set()
+        query = select(events.c.fingerprint, events.c.create_time_ms).where(
             events.c.account_id == account_id,
-            events.c.fingerprint == event.fingerprint,
+            events.c.fingerprint.in_(wanted),
             events.c.created_at >= since,
-            same_time,
         )
-        return (await connection.execute(query.limit(1))).first() is not None
+        rows = await connection.execute(query)
+        return {(str(fp), None if t is None else int(t)) for fp, t in rows}
 
     async def _insert(
         self,
         connection: AsyncConnection,
         account_id: str,
-        event: NewEvent,
+        fresh: Sequence[NewEvent],
         mode: DeliveryMode,
         now: float,
-    ) -> EventRecord:
-        values = {
-            "id": new_id("msg"),
-            "event_id": new_id("evt"),
-            "account_id": account_id,
-            "message_id": event.message_id,
-            "fingerprint": event.fingerprint,
-            "create_time_ms": event.create_time_ms,
-            "chat_id": event.chat_id,
-            "user_id": event.user_id,
-            "text": event.text,
-            "context_token": event.context_token,
-            "attachments": json.dumps(event.attachments, ensure_ascii=False),
-            "raw": json.dumps(event.raw, ensure_ascii=False),
-            "mode": mode,
-            "status": "pending",
-            "ready": event.ready,
-            "attempts": 0,
-            "next_attempt_at": 0.0,
-            "error": "",
-            "completion_note": "",
-            "created_at": now,
-            "updated_at": now,
-        }
-        result = await connection.execute(insert(events).values(**values).returning(events))
-        return EventRecord.from_row(result.one())
+    ) -> list[EventRecord]:
+        if not fresh:
+            return []
+        rows = [
+            {
+                "id": new_id("msg"),
+                "event_id": new_id("evt"),
+                "account_id": account_id,
+                "message_id": event.message_id,
+                "fingerprint": event.fingerprint,
+                "create_time_ms": event.create_time_ms,
+                "chat_id": event.chat_id,
+                "user_id": event.user_id,
+                "text": event.text,
+                "context_token": event.context_token,
+                "attachments": json.dumps(event.attachments, ensure_ascii=False),
+                "raw": json.dumps(event.raw, ensure_ascii=False),
+                "mode": mode,
+                "status": "pending",
+                "ready": event.ready,
+                "attempts": 0,
+                "next_attempt_at": 0.0,
+                "error": "",
+                "completion_note": "",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for event in fresh
+        ]
+        result = await connection.execute(
+            insert(events).returning(events, sort_by_parameter_order=True), rows
+        )
+        return [EventRecord.from_row(row) for row in result]
 
     async def set_media(
         self, seq: int, attachments: list[dict[str, Any]], text_: str
