@@ -786,3 +786,31 @@ async def test_login_that_expires_exits_1(tmp_path: Path) -> None:
         assert ran.code == 1
         assert "Error: login expired" in ran.err
         assert "login pending" in ran.out
+
+
+async def test_login_asks_again_after_a_wrong_pair_code(tmp_path: Path) -> None:
+    config = SimulatorConfig(hold_seconds=1.0, qr_hold_seconds=0.5)
+    async with Simulator(config=config) as sim, GatewayHarness(tmp_path / "data", sim=sim) as h:
+        proc = await spawn(h.base_url, "login", "--account-id", "wx-retry")
+        seen: list[str] = []
+        try:
+            await _session_line(proc, seen)
+            [qr] = sim.qr_sessions()
+            sim.scan(qr.qrcode)
+            sim.require_verify_code(qr.qrcode, "4321")
+            await read_until(proc, r"^login need_verifycode", seen)
+            assert proc.stdin is not None
+            proc.stdin.write(b"1111\n")
+            await proc.stdin.drain()
+            await eventually(lambda: sim.qr_session(qr.qrcode).wrong_codes == 1, timeout=15)
+            proc.stdin.write(b"4321\n")  # asked again: the right one
+            await proc.stdin.drain()
+            await eventually(lambda: sim.qr_session(qr.qrcode).status == "scaned", timeout=15)
+            sim.confirm(qr.qrcode)
+            async with asyncio.timeout(20):
+                rest, err = await proc.communicate()
+        finally:
+            await _kill(proc)
+        assert proc.returncode == 0, (seen, err.decode())
+        assert "that pair code was wrong" in err.decode()
+        assert "logged in: account wx-retry" in rest.decode()

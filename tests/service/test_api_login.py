@@ -223,6 +223,7 @@ async def test_verify_code(harness: GatewayHarness) -> None:
     h.sim.require_verify_code(qrcode, "42")
     asked = await _reaches(h, session_id, "need_verifycode")
     assert asked["message"]
+    assert asked["verify_code_rejected"] is False
 
     # a wrong code: the phone asks again
     status, body = await h.call(
@@ -232,7 +233,12 @@ async def test_verify_code(harness: GatewayHarness) -> None:
     assert body["ok"] is True
     assert body["session"]["session_id"] == session_id
     await eventually(lambda: h.sim.qr_session(qrcode).wrong_codes == 1)
-    assert (await _session(h, session_id))["state"] == "need_verifycode"
+
+    async def told_wrong() -> bool:
+        seen = await _session(h, session_id)
+        return seen["state"] == "need_verifycode" and seen["verify_code_rejected"] is True
+
+    await eventually(told_wrong)
 
     status, body = await h.call(
         "POST", "/login/qr/verify-code", body={"session_id": session_id, "code": "42"}

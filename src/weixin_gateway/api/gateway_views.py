@@ -103,6 +103,10 @@ def login_view(session: LoginSession) -> dict[str, Any]:
     if not session.final:
         view["qrcode"] = session.qrcode
         view["qrcode_url"] = session.qrcode_url
+    if session.state == "need_verifycode" and session.login is not None:
+        # true: the last code was wrong, ask again; false while a given code waits to be checked
+        login = session.login
+        view["verify_code_rejected"] = login.verify_code_rejected and login.verify_code is None
     return view
 
 

@@ -510,7 +510,9 @@ def _follow_login(remote: Remote, answer: Answer) -> Answer:
             return answer
         if state != "need_verifycode":
             code_given = False
-        elif not code_given:
+        elif not code_given or session.get("verify_code_rejected"):
+            if code_given:
+                click.echo("that pair code was wrong", err=True)
             code = _ask_pair_code(to_stderr=remote.as_json)
             remote.call("POST", "/login/qr/verify-code", {"session_id": session_id, "code": code})
             code_given = True
