@@ -24,12 +24,13 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weixin_gateway._clock import Clock
 from weixin_gateway.api.errors import ErrorShield
 from weixin_gateway.api.gateway_routes import router
+from weixin_gateway.api.gateway_views import error_response
 from weixin_gateway.gateway.service import IlinkGateway
 from weixin_gateway.gateway.settings import GatewaySettings
 
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health"})
 _SOURCES = frozenset({"body", "query", "path", "header", "cookie"})
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
-
-
-def error_response(status: int, error: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": error, **extra}, status_code=status)
 
 
 def _location(loc: tuple[Any, ...], body: Any = None) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -14,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from weixin_gateway.api.gateway_views import (
     account_view,
+    error_response,
     iso,
     json_safe,
     login_view,
@@ -89,7 +89,6 @@ _ID = Field(min_length=1, max_length=255)
 _TOKEN = Field(min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$")
 #: A long poll looks again at least this often: a message stored by another gateway process
 #: (the leader) wakes no waiter here, and a wake-up may fall between a search and the wait.
-_RECHECK_S: Final = 1.0
 _OPTIONAL_BODY = Body()
 
 
@@ -98,16 +97,12 @@ def _gateway(request: Request) -> IlinkGateway:
     return gateway
 
 
-def _error(http_status: int, error: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"ok": False, "error": error, **extra}, status_code=http_status)
-
-
 def _unknown_account() -> JSONResponse:
-    return _error(404, "unknown account_id", field="account_id")
+    return error_response(404, "unknown account_id", field="account_id")
 
 
 def _expired_account() -> JSONResponse:
-    return _error(409, "account session expired (-14): log in again", field="account_id")
+    return error_response(409, "account session expired (-14): log in again", field="account_id")
 
 
 class _Body(BaseModel):
@@ -172,13 +167,15 @@ def _check_url(value: str | None, field: str) -> JSONResponse | None:
     if not value:
         return None  # not given: the default applies
     if any(c.isspace() or not c.isprintable() for c in value):
-        return _error(400, f"{field} must not contain spaces or control characters", field=field)
+        return error_response(
+            400, f"{field} must not contain spaces or control characters", field=field
+        )
     try:
         parts = urlsplit(value)
     except ValueError:  # e.g. an unbalanced "[" in the host
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return _error(400, f"{field} must be an http:// or https:// URL", field=field)
+        return error_response(400, f"{field} must be an http:// or https:// URL", field=field)
     return None
 
 
@@ -232,9 +229,9 @@ async def poll_account_once(request: Request, account_id: str) -> Any:
     except SessionExpiredError:
         return _expired_account()
     except StandbyError as exc:
-        return _error(409, str(exc))
+        return error_response(409, str(exc))
     except WeixinError as exc:
-        return _error(502, f"poll failed: {exc}")
+        return error_response(502, f"poll failed: {exc}")
     return {"ok": True, "result": result}
 
 
@@ -257,9 +254,9 @@ async def login_start(
     try:
         session = await _gateway(request).logins.start(body.account_id, body.api_base_url)
     except LoginError as exc:
-        return _error(429, str(exc))
+        return error_response(429, str(exc))
     except WeixinError as exc:
-        return _error(502, f"could not get a QR code: {exc}")
+        return error_response(502, f"could not get a QR code: {exc}")
     return {"ok": True, "session": login_view(session)}
 
 
@@ -268,10 +265,10 @@ async def login_status(
     request: Request, session_id: Annotated[str | None, Query(max_length=255)] = None
 ) -> Any:
     if not session_id:
-        return _error(400, "session_id is required", field="session_id")
+        return error_response(400, "session_id is required", field="session_id")
     session = _gateway(request).logins.get(session_id)
     if session is None:
-        return _error(404, "unknown session_id", field="session_id")
+        return error_response(404, "unknown session_id", field="session_id")
     return {"ok": True, "session": login_view(session)}
 
 
@@ -283,7 +280,7 @@ class SessionBody(_Body):
 async def login_cancel(request: Request, body: SessionBody) -> Any:
     session = _gateway(request).logins.cancel(body.session_id)
     if session is None:
-        return _error(404, "unknown session_id", field="session_id")
+        return error_response(404, "unknown session_id", field="session_id")
     return {"ok": True, "session": {"session_id": session.session_id, "state": session.state}}
 
 
@@ -295,7 +292,7 @@ class VerifyCodeBody(SessionBody):
 async def login_verify_code(request: Request, body: VerifyCodeBody) -> Any:
     session = _gateway(request).logins.submit_verify_code(body.session_id, body.code)
     if session is None:
-        return _error(404, "unknown session_id", field="session_id")
+        return error_response(404, "unknown session_id", field="session_id")
     return {"ok": True, "session": login_view(session)}
 
 
@@ -314,7 +311,7 @@ async def login_complete(request: Request, body: CompleteBody) -> Any:
         return bad
     session = gateway.logins.get(body.session_id)
     if session is None:
-        return _error(404, "unknown session_id", field="session_id")
+        return error_response(404, "unknown session_id", field="session_id")
     result = LoginResult(
         bot_token=body.bot_token,
         account_id=body.bot_id,
@@ -324,7 +321,7 @@ async def login_complete(request: Request, body: CompleteBody) -> Any:
     await gateway.logins.complete(session, result)
     record = await gateway.accounts.get(session.account_id)
     if session.state != "completed" or record is None:
-        return _error(500, session.message or "login could not be completed")
+        return error_response(500, session.message or "login could not be completed")
     view = account_view(record, gateway.poller_of(record.account_id))
     return {
         "ok": True,
@@ -397,16 +394,13 @@ async def inbox_list(
     wait: Annotated[float, Query(ge=0, le=60, description="long-poll seconds")] = 0,
 ) -> dict[str, Any]:
     gateway = _gateway(request)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
-    while True:
-        records = await gateway.events.search(
+
+    async def fetch() -> list[EventRecord]:
+        return await gateway.events.search(
             status=None if status == "all" else status, limit=limit, account_id=account_id
         )
-        remaining = deadline - loop.time()
-        if records or remaining <= 0:
-            break
-        await gateway.wait_inbox(min(remaining, _RECHECK_S))
+
+    records = await gateway.inbox_long_poll(fetch, wait)
     now = gateway.clock.time()
     return {"ok": True, "messages": [message_view(r, now) for r in records]}
 
@@ -423,16 +417,13 @@ class BatchClaimBody(_Body):
 async def inbox_claim_batch(request: Request, body: BatchClaimBody) -> dict[str, Any]:
     gateway = _gateway(request)
     lease_s = (body.lease_ms or gateway.settings.lease_ms) / 1000
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + body.wait
-    while True:
-        records = await gateway.events.claim_batch(
+
+    async def claim() -> list[EventRecord]:
+        return await gateway.events.claim_batch(
             body.worker_id, body.limit, lease_s, account_id=body.account_id
         )
-        remaining = deadline - loop.time()
-        if records or remaining <= 0:
-            break
-        await gateway.wait_inbox(min(remaining, _RECHECK_S))
+
+    records = await gateway.inbox_long_poll(claim, body.wait)
     if records:
         gateway.metrics.deliveries_total.labels(mode="inbox", outcome="claimed").inc(len(records))
     now = gateway.clock.time()
@@ -449,18 +440,18 @@ async def inbox_show(request: Request, message_id: str) -> Any:
 
 
 def _unknown_message() -> JSONResponse:
-    return _error(404, "unknown message_id", field="message_id")
+    return error_response(404, "unknown message_id", field="message_id")
 
 
 def _conflict(conflict: ClaimConflict, message_id: str) -> JSONResponse:
     if conflict.status == "claimed":
-        return _error(
+        return error_response(
             409,
             f"message {message_id} is claimed by worker {conflict.holder!r}",
             holder=conflict.holder,
             status="claimed",
         )
-    return _error(409, f"message {message_id} is {conflict.status}", status=conflict.status)
+    return error_response(409, f"message {message_id} is {conflict.status}", status=conflict.status)
 
 
 def _settled(
@@ -560,7 +551,7 @@ class RedeliverBody(_Body):
 @router.post("/deliveries/redeliver", tags=["deliveries"])
 async def redeliver(request: Request, body: RedeliverBody) -> Any:
     if not body.all and not body.event_ids:
-        return _error(400, "give event_ids, or all: true", field="event_ids")
+        return error_response(400, "give event_ids, or all: true", field="event_ids")
     records = await _gateway(request).redeliver(
         ids=body.event_ids, account_id=body.account_id, all_dead=body.all
     )
@@ -574,8 +565,10 @@ async def redeliver_one(request: Request, event_id: str) -> Any:
     if not records:
         record = await gateway.events.get(event_id)
         if record is None:
-            return _error(404, "unknown event_id", field="event_id")
-        return _error(409, f"event {event_id} is {record.status}, not dead", status=record.status)
+            return error_response(404, "unknown event_id", field="event_id")
+        return error_response(
+            409, f"event {event_id} is {record.status}, not dead", status=record.status
+        )
     return {"ok": True, "redelivered": [r.event_id for r in records]}
 
 
@@ -610,9 +603,11 @@ async def typing(request: Request, body: TypingBody) -> Any:
     except SessionExpiredError:
         return _expired_account()
     except WeixinError as exc:
-        return _error(502, f"typing failed: {exc}")
+        return error_response(502, f"typing failed: {exc}")
     if not sent:
-        return _error(409, "WeChat gave no typing ticket for this user (no recent message?)")
+        return error_response(
+            409, "WeChat gave no typing ticket for this user (no recent message?)"
+        )
     return {
         "ok": True,
         "typing": {
@@ -627,14 +622,14 @@ def _send_failure(exc: OutboundError) -> JSONResponse:
     extra: dict[str, Any] = {"sent": exc.sent}
     if exc.field:
         extra["field"] = exc.field
-    return _error(exc.status, exc.message, **extra)
+    return error_response(exc.status, exc.message, **extra)
 
 
 async def _sendable(gateway: IlinkGateway, account_id: str) -> JSONResponse | None:
     """The answer refusing a send from ``account_id`` (unknown, or expired), else None."""
     record = await gateway.accounts.get(account_id)
     if record is None:
-        return _error(404, f"unknown account: {account_id}", field="account_id")
+        return error_response(404, f"unknown account: {account_id}", field="account_id")
     if record.session_state == EXPIRED:
         return _expired_account()
     return None
@@ -651,7 +646,7 @@ async def send(request: Request, body: SendRequest) -> Any:
             parts=parts_of(body),
         )
     except UnknownAccountError:
-        return _error(404, f"unknown account: {body.account_id}", field="account_id")
+        return error_response(404, f"unknown account: {body.account_id}", field="account_id")
     except AccountExpiredError:
         return _expired_account()
     except OutboundError as exc:
@@ -669,7 +664,7 @@ async def send_async(request: Request, body: SendRequest) -> Any:
     try:
         task = await gateway.submit_send(body.model_dump(mode="json"), parts)
     except UnknownAccountError:
-        return _error(404, f"unknown account: {body.account_id}", field="account_id")
+        return error_response(404, f"unknown account: {body.account_id}", field="account_id")
     except OutboundError as exc:  # an item that could never be sent
         return _send_failure(exc)
     return JSONResponse({"ok": True, "task": task_view(task)}, status_code=202)
@@ -679,5 +674,5 @@ async def send_async(request: Request, body: SendRequest) -> Any:
 async def send_task(request: Request, task_id: str) -> Any:
     task = await _gateway(request).send_tasks.get(task_id)
     if task is None:
-        return _error(404, "unknown task_id", field="task_id")
+        return error_response(404, "unknown task_id", field="task_id")
     return {"ok": True, "task": task_view(task)}

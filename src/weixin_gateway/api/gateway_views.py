@@ -1,4 +1,5 @@
-"""JSON shapes of the gateway's REST API: seed 000's field names, ISO times, no credentials."""
+"""JSON shapes of the gateway's REST API: seed 000's field names, ISO times, no credentials,
+and its error answer."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from weixin_gateway.gateway.logins import LoginSession
 from weixin_gateway.gateway.poller import AccountPoller
 from weixin_gateway.store import AccountRecord, EventRecord, SendTaskRecord
 
-__all__ = ["account_view", "iso", "json_safe", "login_view", "message_view", "task_view"]
+__all__ = [
+    "account_view",
+    "error_response",
+    "iso",
+    "json_safe",
+    "login_view",
+    "message_view",
+    "task_view",
+]
 
 
 def iso(seconds: float | None) -> str:
@@ -135,3 +146,8 @@ def task_view(task: SendTaskRecord) -> dict[str, Any]:
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
     }
+
+
+def error_response(http_status: int, error: str, **extra: Any) -> JSONResponse:
+    """The API's error answer: ``{"ok": false, "error": ..., **extra}`` with ``http_status``."""
+    return JSONResponse({"ok": False, "error": error, **extra}, status_code=http_status)

@@ -88,8 +88,8 @@ class AccountPoller:
     async def stop(self) -> None:
         """Stop polling (an in-flight long poll is abandoned; the cursor is already stored)."""
         task = self._task
-        if task is None:
-            return
+        if task is None or task is asyncio.current_task():
+            return  # called from the loop itself (e.g. on -14): it returns on its own
         async with self._storing:  # a batch being stored is finished and handed on first
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -16,9 +16,10 @@ drive. Life of an inbound message:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ __all__ = ["AccountExpiredError", "IlinkGateway", "StandbyError", "UnknownAccoun
 
 log = logging.getLogger(__name__)
 
+#: A long-polling inbox request looks at the database at least this often (other gateways of
+#: the same database store messages without waking this process).
+INBOX_RECHECK_S = 1.0
+
 
 class UnknownAccountError(LookupError):
     """No account has this id (the API answers 404 ``unknown account_id``)."""
@@ -77,7 +82,6 @@ class IlinkGateway:
         self.clock: Clock = clock or SystemClock()
         self.metrics = GatewayMetrics()
         self.polling_enabled = False
-        self.started_at = self.clock.time()
         self.last_started_at: float | None = None
         self.last_finished_at: float | None = None
         self.last_error = ""
@@ -458,8 +462,8 @@ class IlinkGateway:
         self.metrics.polls_total.labels(outcome="expired").inc()
         await self.accounts.mark_expired(account_id, "session expired (-14): log in again")
         poller = self._pollers.pop(account_id, None)
-        if poller is not None and poller._task is not asyncio.current_task():
-            await poller.stop()
+        if poller is not None:
+            await poller.stop()  # from the poller's own loop: it ends by itself
         self.metrics.pollers_running.set(len(self._pollers))
         await self.refresh_gauges()
 
@@ -556,14 +560,26 @@ class IlinkGateway:
         self._inbox_changed.set()
         self._inbox_changed = asyncio.Event()
 
-    async def wait_inbox(self, timeout_s: float) -> None:
-        """Until something new may be in the inbox, or ``timeout_s``."""
-        changed = self._inbox_changed
-        try:
-            async with asyncio.timeout(timeout_s):
-                await changed.wait()
-        except TimeoutError:
-            pass
+    async def inbox_long_poll(
+        self, fetch: Callable[[], Awaitable[list[EventRecord]]], wait_s: float
+    ) -> list[EventRecord]:
+        """``fetch()`` until it finds something or ``wait_s`` has passed (``?wait=``).
+
+        A message stored here wakes the waiter at once; one stored by another gateway of the
+        same database is seen within :data:`INBOX_RECHECK_S`. The wake-up is taken before each
+        fetch, so a message stored in between is never missed.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            changed = self._inbox_changed
+            records = await fetch()
+            remaining = deadline - loop.time()
+            if records or remaining <= 0:
+                return records
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, INBOX_RECHECK_S)):
+                    await changed.wait()
 
     def _delivery_observed(self, outcome: str, latency: float | None) -> None:
         self.metrics.deliveries_total.labels(mode="callback", outcome=outcome).inc()
