@@ -200,17 +200,13 @@ class InboundMedia:
                 attachment = await self._save(client, item, kind)
             except asyncio.CancelledError:
                 raise
-            except (WeixinError, OSError) as exc:
+            except Exception as exc:  # a failure of one item must not lose the message
                 attachment = _failed(kind, exc)
                 log.warning(
                     "inbound %s of message %s not saved: %s", kind, msg.id, attachment.error
                 )
-            except Exception as exc:  # any other failure of one item must not lose the message
-                attachment = _failed(kind, exc)
-                log.warning(
-                    "inbound %s of message %s not saved: %s", kind, msg.id, attachment.error
-                )
-                log.debug("inbound media failure", exc_info=True)
+                if not isinstance(exc, WeixinError | OSError):
+                    log.debug("inbound media failure", exc_info=True)
             attachments.append(attachment)
         return attachments
 
