@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
@@ -347,3 +348,53 @@ async def test_sent_view_lists_media_errors(sim: Simulator, client: ILinkClient)
     assert sent["type"] == "file"
     assert sent["data_base64"] is None
     assert sent["error"]
+
+
+async def test_stats_count_held_long_polls(sim: Simulator, client: ILinkClient) -> None:
+    bot = sim.create_bot(sim.create_user("alice").user_id)
+    assert (await client.get("/_sim/stats")).json() == {"bots": 1, "users": 1, "held_polls": 0}
+    sim.configure({"hold_seconds": 5})
+    poll = asyncio.create_task(client.getupdates(bot.bot_token))
+    for _ in range(200):
+        if (await client.get("/_sim/stats")).json()["held_polls"] == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert (await client.get("/_sim/stats")).json()["held_polls"] == 1
+    sim.inject_message(bot.bot_id, text="wake up")
+    assert len((await poll)["msgs"]) == 1
+    assert (await client.get("/_sim/stats")).json()["held_polls"] == 0
+
+
+async def test_inject_a_batch(sim: Simulator, client: ILinkClient) -> None:
+    bot = sim.create_bot(sim.create_user("alice").user_id)
+    body = {
+        "messages": [
+            {"bot_id": bot.bot_id, "from_user_id": "u1@im.wechat", "text": "one"},
+            {"bot_id": bot.bot_id, "from_user_id": "u2@im.wechat", "text": "two"},
+        ]
+    }
+    answer = (await client.control("/_sim/messages/batch", body)).json()["messages"]
+    assert [m["from_user_id"] for m in answer] == ["u1@im.wechat", "u2@im.wechat"]
+    assert answer[0]["seq"] < answer[1]["seq"]
+    msgs = (await client.getupdates(bot.bot_token))["msgs"]
+    assert [m["item_list"][0]["text_item"]["text"] for m in msgs] == ["one", "two"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"messages": []}, "messages"),
+        ({"messages": [{"bot_id": "x"}] * 1001}, "messages"),
+        ({"messages": [{"bot_id": "b@im.bot", "text": "a"}, {"text": "b"}]}, "messages[1].bot_id"),
+        ({"messages": [{"bot_id": "b@im.bot", "nonsense": 1}]}, "messages[0].nonsense"),
+        ({"messages": ["text"]}, "messages[0]"),
+    ],
+)
+async def test_batch_errors_name_the_field(
+    sim: Simulator, client: ILinkClient, body: dict[str, object], field: str
+) -> None:
+    bot = sim.create_bot(sim.create_user("alice").user_id, bot_id="b@im.bot")
+    reply = await client.control("/_sim/messages/batch", body)
+    assert reply.status == 400, reply.text
+    assert reply.json()["field"] == field
+    assert (await client.getupdates(bot.bot_token))["msgs"] == []  # nothing half-injected

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["ControlRoutes"]
 
 PREFIX = "/_sim"
+#: At most this many messages per ``POST /_sim/messages/batch``.
+MAX_INJECT_BATCH = 1000
 
 
 class _Fields:
@@ -203,6 +206,29 @@ def _quote_spec(data: Mapping[str, object]) -> QuoteSpec:
         raise _prefixed(exc, prefix) from exc
 
 
+@dataclass(frozen=True)
+class _Injection:
+    bot_id: str
+    from_user_id: str | None
+    text: str | None
+    items: list[ItemSpec]
+    ref_msg: QuoteSpec | None
+
+
+def _injection(data: Mapping[str, object], prefix: str) -> _Injection:
+    f = _Fields(data, prefix, allowed={"bot_id", "from_user_id", "text", "items", "ref_msg"})
+    quote_data = f.get_obj("ref_msg")
+    return _Injection(
+        bot_id=f.required_str("bot_id"),
+        from_user_id=f.get_str("from_user_id"),
+        text=f.get_str("text"),
+        items=[
+            _item_spec(value, f"{prefix}items[{i}].") for i, value in enumerate(f.get_list("items"))
+        ],
+        ref_msg=_quote_spec(quote_data) if quote_data is not None else None,
+    )
+
+
 class ControlRoutes:
     """Handlers for ``/_sim/*``."""
 
@@ -221,6 +247,7 @@ class ControlRoutes:
             ("GET", "/bots/{bot_id}/typing", self.typing),
             ("GET", "/bots/{bot_id}/notifications", self.notifications),
             ("POST", "/messages", self.inject_message),
+            ("POST", "/messages/batch", self.inject_messages),
             ("GET", "/qrcodes", self.list_qrcodes),
             ("GET", "/qrcodes/{qrcode}", self.get_qrcode),
             ("POST", "/qrcodes/{qrcode}/scan", self.scan),
@@ -236,6 +263,7 @@ class ControlRoutes:
             ("DELETE", "/faults", self.clear_faults),
             ("DELETE", "/faults/{fault_id}", self.remove_fault),
             ("GET", "/config", self.get_config),
+            ("GET", "/stats", self.stats),
             ("POST", "/config", self.set_config),
         ]
         for method, path, handler in routes:
@@ -284,28 +312,37 @@ class ControlRoutes:
     # --- messages -------------------------------------------------------------------------------
 
     async def inject_message(self, request: web.Request) -> web.Response:
-        f = _Fields(
-            await read_json_object(request),
-            allowed={"bot_id", "from_user_id", "text", "items", "ref_msg"},
-        )
-        bot_id = f.required_str("bot_id")
-        items = [_item_spec(value, f"items[{i}].") for i, value in enumerate(f.get_list("items"))]
-        quote_data = f.get_obj("ref_msg")
+        return json_response(self._inject(_injection(await read_json_object(request), "")))
+
+    async def inject_messages(self, request: web.Request) -> web.Response:
+        """Many messages in one request: all are checked before any is injected."""
+        f = _Fields(await read_json_object(request), allowed={"messages"})
+        specs = f.get_list("messages")
+        if not specs or len(specs) > MAX_INJECT_BATCH:
+            raise SimulatorError(
+                f"messages must hold 1 to {MAX_INJECT_BATCH} messages", field="messages"
+            )
+        injections = []
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, dict):
+                raise SimulatorError(f"messages[{i}] must be an object", field=f"messages[{i}]")
+            injections.append(_injection(spec, f"messages[{i}]."))
+        return json_response({"messages": [self._inject(one) for one in injections]})
+
+    def _inject(self, one: _Injection) -> dict[str, object]:
         injected = self._sim.inject_message(
-            bot_id,
-            from_user_id=f.get_str("from_user_id"),
-            text=f.get_str("text"),
-            items=items,
-            ref_msg=_quote_spec(quote_data) if quote_data is not None else None,
+            one.bot_id,
+            from_user_id=one.from_user_id,
+            text=one.text,
+            items=one.items,
+            ref_msg=one.ref_msg,
         )
-        return json_response(
-            {
-                "message_id": injected.message_id,
-                "context_token": injected.context_token,
-                "seq": injected.seq,
-                "from_user_id": injected.from_user_id,
-            }
-        )
+        return {
+            "message_id": injected.message_id,
+            "context_token": injected.context_token,
+            "seq": injected.seq,
+            "from_user_id": injected.from_user_id,
+        }
 
     # --- QR login -------------------------------------------------------------------------------
 
@@ -409,6 +446,12 @@ class ControlRoutes:
             raise SimulatorError("fault id must be an integer", field="id")
         self._sim.remove_fault(int(raw))
         return json_response({"removed": int(raw)})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        sim = self._sim
+        return json_response(
+            {"bots": len(sim.bots()), "users": len(sim.users()), "held_polls": sim.held_polls}
+        )
 
     async def get_config(self, request: web.Request) -> web.Response:
         return json_response(config_to_json(self._sim.config))

@@ -139,7 +139,11 @@ class ILinkRoutes:
             batch = mailbox.after(seq, config.max_batch)
             if batch or timed_out or bot.expired or self._sim.closing:
                 break
-            timed_out = not await mailbox.waiters.wait(deadline - loop.time())
+            self._sim.held_polls += 1
+            try:
+                timed_out = not await mailbox.waiters.wait(deadline - loop.time())
+            finally:
+                self._sim.held_polls -= 1
         if bot.expired:
             return _session_timeout()
         last = batch[-1].seq if batch else (seq if seq is not None else mailbox.last_seq)

@@ -108,6 +108,8 @@ class Simulator(Service):
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._closing = False
+        #: ``getupdates`` requests being held right now (waiting for a message or the timeout).
+        self.held_polls = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._cdn = CdnRoutes(self)
 
