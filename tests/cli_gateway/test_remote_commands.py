@@ -187,6 +187,8 @@ OUR_COMMANDS = [
     "send",
     "send:status",
     "inbox:claim-batch",
+    "inbox:complete-batch",
+    "inbox:fail-batch",
     "deliveries:list",
     "deliveries:redeliver",
 ]
@@ -388,6 +390,52 @@ async def test_inbox_commands(inbox_gateway: GatewayHarness) -> None:
     assert "unknown message_id" in unknown.err
 
 
+async def test_inbox_batch_settle_commands(inbox_gateway: GatewayHarness) -> None:
+    h = inbox_gateway
+    url = h.base_url
+    assert h.bot is not None
+    for text in ("one", "two", "three"):
+        h.sim.inject_message(h.bot.bot_id, text=text)
+    await _pending(h, 3)
+    batch = (await run(url, "inbox:claim-batch", "--worker-id", "w1", "--json")).json()
+    one, two, three = (m["id"] for m in batch["messages"])
+
+    done = await run(
+        url, "inbox:complete-batch", one, two, "--worker-id", "w1", "--note", "replied"
+    )
+    out = done.ok()
+    assert "2 of 2 message(s) settled" in out
+    assert re.search(rf"^ *{one} +completed ", out, re.MULTILINE), out
+    assert re.search(rf"^ *{two} +completed ", out, re.MULTILINE), out
+
+    refused = await run(
+        url, "inbox:fail-batch", three, "msg-nope", "--worker-id", "w2", "--error", "x", "--json"
+    )
+    assert refused.code == 1, refused
+    results = json.loads(refused.out)["results"]
+    assert [(r["message_id"], r["status"]) for r in results] == [(three, 409), ("msg-nope", 404)]
+    assert results[0]["holder"] == "w1"
+    assert refused.err.startswith(
+        f"Error: 2 of 2 message(s) not settled (first: message {three} is claimed by worker 'w1')"
+    )
+
+    failed = await run(url, "inbox:fail-batch", three, "--worker-id", "w1", "--error", "boom")
+    assert re.search(rf"^ *{three} +failed +1$", failed.ok(), re.MULTILINE), failed
+    mixed = await run(url, "inbox:complete-batch", three, one)
+    assert mixed.code == 1, mixed
+    assert "1 of 2 message(s) settled" in mixed.out
+    assert f"message {one} is completed" in mixed.out  # the table's error column
+    assert "refused" in mixed.out
+    assert "Error: 1 of 2 message(s) not settled" in mixed.err
+
+    everything = (await run(url, "inbox:list", "--status", "all", "--json")).json()
+    assert [(m["status"], m["completion_note"]) for m in everything["messages"]] == [
+        ("completed", "replied"),
+        ("completed", "replied"),
+        ("completed", ""),
+    ]
+
+
 async def test_claim_batch_waits_for_a_message(inbox_gateway: GatewayHarness) -> None:
     h = inbox_gateway
     assert h.bot is not None
@@ -577,6 +625,8 @@ async def test_gateway_not_running() -> None:
         (["inbox:show"], "Missing option '--message-id'"),
         (["inbox:claim", "--message-id", "m"], "Missing option '--worker-id'"),
         (["inbox:fail", "--message-id", "m"], "Missing option '--error'"),
+        (["inbox:complete-batch", "--worker-id", "w"], "Missing argument 'ID...'"),
+        (["inbox:fail-batch", *(f"m{n}" for n in range(501))], "at most 500 message ids"),
         (["accounts:show"], "Missing option '--account-id'"),
         (["login:watch"], "Missing option '--session-id'"),
         (["send:status"], "Missing option '--task-id'"),

@@ -4,7 +4,8 @@ Ours: claims carry a lease (``lease_ms``; an expired lease puts the message back
 ``pending``), a claim held by another worker is a 409 naming the holder, ``worker_id`` is checked
 on complete and fail, ``fail`` counts an attempt and makes the message ``failed`` (claimable
 again) or ``dead`` past ``WEIXIN_GATEWAY_INBOX_MAX_ATTEMPTS``, ``POST /inbox/claim`` claims a
-batch, and ``GET /inbox/messages?wait=`` long-polls.
+batch, ``POST /inbox/complete`` and ``POST /inbox/fail`` settle one, and
+``GET /inbox/messages?wait=`` long-polls.
 """
 
 from __future__ import annotations
@@ -438,6 +439,130 @@ async def test_concurrent_batch_claims_never_share(tmp_path: Path, database_url:
                         h, f"/inbox/messages/{message_id}/fail", {"worker_id": worker}
                     )
                     assert status == 200, body
+
+
+# --- batch complete and fail ---------------------------------------------------------------------
+
+
+async def _inbox_count(h: GatewayHarness, outcome: str) -> float:
+    """``weixin_gateway_deliveries_total{mode="inbox",outcome=…}``."""
+    status, text = await h.call("GET", "/metrics")
+    assert status == 200
+    sample = f'weixin_gateway_deliveries_total{{mode="inbox",outcome="{outcome}"}} '
+    [value] = [line.split()[-1] for line in text.splitlines() if line.startswith(sample)]
+    return float(value)
+
+
+async def test_batch_complete(harness_inbox: GatewayHarness) -> None:
+    h = harness_inbox
+    await h.register()
+    m1, m2, m3, m4 = await _inject(h, "m1", "m2", "m3", "m4")
+    status, body = await _post(h, "/inbox/claim", {"worker_id": "w1", "limit": 2})
+    assert [m["id"] for m in body["messages"]] == [m1["id"], m2["id"]]
+    assert (await _claim(h, m3["id"], "w2"))[0] == 200
+    assert (await _post(h, f"/inbox/messages/{m4['id']}/complete"))[0] == 200
+    assert await _inbox_count(h, "completed") == 1
+
+    asked = [m1["id"], m2["event_id"], m3["id"], m4["id"], "msg-nope", m1["id"]]
+    status, body = await _post(
+        h,
+        "/inbox/complete",
+        {"worker_id": "w1", "message_ids": asked, "completion_note": "reply sent"},
+    )
+    assert status == 200, body
+    assert body["ok"] is True
+    results = body["results"]
+    assert [r["message_id"] for r in results] == asked
+    assert [r["ok"] for r in results] == [True, True, False, False, False, True]
+    done = [results[0]["message"], results[1]["message"]]
+    assert [m["id"] for m in done] == [m1["id"], m2["id"]]
+    for message in done:
+        assert message.keys() >= MESSAGE_KEYS
+        assert (message["status"], message["completion_note"]) == ("completed", "reply sent")
+        assert message["claim"] is None
+    assert results[5]["message"] == results[0]["message"]  # given twice, settled once
+    assert results[2] == {
+        "message_id": m3["id"],
+        "ok": False,
+        "status": 409,
+        "message_status": "claimed",
+        "holder": "w2",
+        "error": f"message {m3['id']} is claimed by worker 'w2'",
+    }
+    assert results[3] == {
+        "message_id": m4["id"],
+        "ok": False,
+        "status": 409,
+        "message_status": "completed",
+        "error": f"message {m4['id']} is completed",
+    }
+    assert results[4] == {
+        "message_id": "msg-nope",
+        "ok": False,
+        "status": 404,
+        "error": "unknown message_id",
+    }
+    assert await _inbox_count(h, "completed") == 3
+
+    # the same errors as the single-message route
+    status, single = await _post(h, f"/inbox/messages/{m3['id']}/complete", {"worker_id": "w1"})
+    assert (status, single["error"], single["holder"]) == (409, results[2]["error"], "w2")
+    status, single = await _post(h, "/inbox/messages/msg-nope/complete")
+    assert (status, single["error"]) == (404, results[4]["error"])
+    everything = await inbox_messages(h, "?status=all")
+    assert [m["status"] for m in everything] == ["completed", "completed", "claimed", "completed"]
+
+
+async def test_batch_fail_then_dead(inbox: GatewayHarness) -> None:
+    h = inbox
+    await h.register()
+    messages = await _inject(h, "one", "two")
+    ids = [m["id"] for m in messages]
+    assert len((await _post(h, "/inbox/claim", {"worker_id": "w1"}))[1]["messages"]) == 2
+    status, body = await _post(
+        h, "/inbox/fail", {"worker_id": "w1", "message_ids": ids, "error": "try later"}
+    )
+    assert status == 200, body
+    assert [
+        (r["ok"], r["message"]["status"], r["message"]["attempts"], r["message"]["error"])
+        for r in body["results"]
+    ] == [(True, "failed", 1, "try later")] * 2
+
+    assert len((await _post(h, "/inbox/claim", {"worker_id": "w2"}))[1]["messages"]) == 2
+    status, body = await _post(h, "/inbox/fail", {"worker_id": "w1", "message_ids": ids})
+    assert status == 200, body
+    assert [(r["status"], r["holder"]) for r in body["results"]] == [(409, "w2")] * 2
+    status, body = await _post(h, "/inbox/fail", {"worker_id": "w2", "message_ids": ids})
+    assert status == 200, body
+    assert [(r["message"]["status"], r["message"]["attempts"]) for r in body["results"]] == [
+        ("dead", 2)
+    ] * 2
+    assert [m["id"] for m in await inbox_messages(h, "?status=dead")] == ids
+    assert (await _inbox_count(h, "failed"), await _inbox_count(h, "dead")) == (2, 2)
+
+    status, body = await _post(h, "/inbox/fail", {"message_ids": ids})
+    assert [(r["status"], r["message_status"]) for r in body["results"]] == [(409, "dead")] * 2
+
+
+@pytest.mark.parametrize("path", ["/inbox/complete", "/inbox/fail"])
+async def test_batch_settle_bad_bodies(harness_inbox: GatewayHarness, path: str) -> None:
+    h = harness_inbox
+    for body, field in [
+        ({}, "message_ids"),
+        ({"message_ids": []}, "message_ids"),
+        ({"message_ids": [f"msg-{n}" for n in range(501)]}, "message_ids"),
+        ({"message_ids": "msg-1"}, "message_ids"),
+        ({"message_ids": ["msg-1", ""]}, "message_ids[1]"),
+        ({"message_ids": ["msg-1"], "worker_id": ""}, "worker_id"),
+    ]:
+        status, answer = await _post(h, path, body)
+        assert status == 400, (body, answer)
+        assert_error(answer, contains=field)
+        assert answer["field"] == field, (body, answer)
+    status, answer = await _post(h, path, {"message_ids": [f"msg-{n}" for n in range(500)]})
+    assert status == 200, answer
+    assert {r["status"] for r in answer["results"]} == {404}
+    assert len(answer["results"]) == 500
 
 
 # --- long polling -------------------------------------------------------------------------------

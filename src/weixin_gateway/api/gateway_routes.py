@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -32,6 +34,7 @@ from weixin_gateway.gateway.service import (
 from weixin_gateway.ilink.login import LoginResult
 from weixin_gateway.store import ClaimConflict, EventRecord
 from weixin_gateway.store.accounts import EXPIRED
+from weixin_gateway.store.events import Settled
 
 __all__ = ["router"]
 
@@ -439,29 +442,59 @@ async def inbox_show(request: Request, message_id: str) -> Any:
     return {"ok": True, "message": message_view(record, gateway.clock.time())}
 
 
+_UNKNOWN_MESSAGE = "unknown message_id"
+
+
 def _unknown_message() -> JSONResponse:
-    return error_response(404, "unknown message_id", field="message_id")
+    return error_response(404, _UNKNOWN_MESSAGE, field="message_id")
 
 
-def _conflict(conflict: ClaimConflict, message_id: str) -> JSONResponse:
+def _conflict_error(conflict: ClaimConflict, message_id: str) -> str:
     if conflict.status == "claimed":
-        return error_response(
-            409,
-            f"message {message_id} is claimed by worker {conflict.holder!r}",
-            holder=conflict.holder,
-            status="claimed",
-        )
-    return error_response(409, f"message {message_id} is {conflict.status}", status=conflict.status)
+        return f"message {message_id} is claimed by worker {conflict.holder!r}"
+    return f"message {message_id} is {conflict.status}"
 
 
-def _settled(
-    gateway: IlinkGateway, outcome: EventRecord | ClaimConflict | None, message_id: str
-) -> Any:
+def _holder(conflict: ClaimConflict) -> dict[str, Any]:
+    return {"holder": conflict.holder} if conflict.status == "claimed" else {}
+
+
+def _settled(gateway: IlinkGateway, outcome: Settled, message_id: str) -> Any:
     if outcome is None:
         return _unknown_message()
     if isinstance(outcome, ClaimConflict):
-        return _conflict(outcome, message_id)
+        error = _conflict_error(outcome, message_id)
+        return error_response(409, error, status=outcome.status, **_holder(outcome))
     return {"ok": True, "message": message_view(outcome, gateway.clock.time())}
+
+
+def _settled_item(gateway: IlinkGateway, outcome: Settled, message_id: str) -> dict[str, Any]:
+    """One message's entry in the answer of a batch complete or fail: ``status`` is what the
+    single-message route would answer (404 or 409), a conflict's own is ``message_status``."""
+    item: dict[str, Any] = {"message_id": message_id, "ok": isinstance(outcome, EventRecord)}
+    if isinstance(outcome, EventRecord):
+        item["message"] = message_view(outcome, gateway.clock.time())
+    elif outcome is None:
+        item.update(status=404, error=_UNKNOWN_MESSAGE)
+    else:
+        error = _conflict_error(outcome, message_id)
+        item.update(status=409, error=error, message_status=outcome.status, **_holder(outcome))
+    return item
+
+
+def _count_settled(gateway: IlinkGateway, records: Iterable[EventRecord]) -> None:
+    """Count settled messages by what they became: ``completed``, ``failed`` or ``dead``."""
+    counts = Counter(r.status for r in {r.seq: r for r in records}.values())
+    for status, n in counts.items():
+        gateway.metrics.deliveries_total.labels(mode="inbox", outcome=status).inc(n)
+
+
+def _settled_batch(
+    gateway: IlinkGateway, outcomes: dict[str, Settled], message_ids: list[str]
+) -> dict[str, Any]:
+    """The answer of a batch complete or fail: one result per requested id, in order."""
+    _count_settled(gateway, (o for o in outcomes.values() if isinstance(o, EventRecord)))
+    return {"ok": True, "results": [_settled_item(gateway, outcomes[i], i) for i in message_ids]}
 
 
 class ClaimBody(_Body):
@@ -499,7 +532,7 @@ async def inbox_complete(
         message_id, worker=body.worker_id, note=body.completion_note
     )
     if isinstance(outcome, EventRecord):
-        gateway.metrics.deliveries_total.labels(mode="inbox", outcome="completed").inc()
+        _count_settled(gateway, [outcome])
     return _settled(gateway, outcome, message_id)
 
 
@@ -521,9 +554,43 @@ async def inbox_fail(
         max_attempts=gateway.settings.inbox_max_attempts,
     )
     if isinstance(outcome, EventRecord):
-        outcome_name = "dead" if outcome.status == "dead" else "failed"
-        gateway.metrics.deliveries_total.labels(mode="inbox", outcome=outcome_name).inc()
+        _count_settled(gateway, [outcome])
     return _settled(gateway, outcome, message_id)
+
+
+#: ``message_ids`` of a batch complete or fail (the size of the largest claim batch).
+_MESSAGE_IDS = Field(min_length=1, max_length=500)
+
+
+class BatchCompleteBody(CompleteMessageBody):
+    message_ids: list[Annotated[str, _ID]] = _MESSAGE_IDS
+
+
+class BatchFailBody(FailBody):
+    message_ids: list[Annotated[str, _ID]] = _MESSAGE_IDS
+
+
+@router.post("/inbox/complete", tags=["inbox"])
+async def inbox_complete_batch(request: Request, body: BatchCompleteBody) -> dict[str, Any]:
+    """Complete many messages in one transaction; each one's outcome, as the single route's."""
+    gateway = _gateway(request)
+    outcomes = await gateway.events.complete_batch(
+        body.message_ids, worker=body.worker_id, note=body.completion_note
+    )
+    return _settled_batch(gateway, outcomes, body.message_ids)
+
+
+@router.post("/inbox/fail", tags=["inbox"])
+async def inbox_fail_batch(request: Request, body: BatchFailBody) -> dict[str, Any]:
+    """Fail many messages in one transaction; each one's outcome, as the single route's."""
+    gateway = _gateway(request)
+    outcomes = await gateway.events.fail_batch(
+        body.message_ids,
+        worker=body.worker_id,
+        error=body.error,
+        max_attempts=gateway.settings.inbox_max_attempts,
+    )
+    return _settled_batch(gateway, outcomes, body.message_ids)
 
 
 # --- dead events: list and re-deliver -----------------------------------------------------------

@@ -5,7 +5,8 @@ Seed 000's command line, with its names and options: ``health``, ``accounts``,
 ``login:cancel``, ``poll:status``, ``poll:start``, ``poll:stop``, ``inbox:list``, ``inbox:show``,
 ``inbox:claim``, ``inbox:complete``, ``inbox:fail``, ``typing:send``, ``typing:cancel``. Ours:
 ``accounts:register``, ``login`` (the QR code in the terminal, followed to the end),
-``send``, ``send:status``, ``inbox:claim-batch``, ``deliveries:list``, ``deliveries:redeliver``.
+``send``, ``send:status``, ``inbox:claim-batch``, ``inbox:complete-batch``, ``inbox:fail-batch``,
+``deliveries:list``, ``deliveries:redeliver``.
 
 ::
 
@@ -19,9 +20,10 @@ Every command takes the options of :func:`gateway_command`: ``--gateway-url``
 JSON instead of a summary (``login`` and ``login:watch`` print one answer per line, one for each
 change of the session's state).
 
-Exit status: 0 done; 1 the gateway refused (its ``error`` on stderr), could not be reached, or a
-login ended without an account; 2 bad usage; 130 a login interrupted with Ctrl-C (``login``
-cancels its session then; ``login:watch`` leaves the session running).
+Exit status: 0 done; 1 the gateway refused (its ``error`` on stderr), could not be reached, a
+batch complete or fail left some message unsettled, or a login ended without an account; 2 bad
+usage; 130 a login interrupted with Ctrl-C (``login`` cancels its session then; ``login:watch``
+leaves the session running).
 """
 
 from __future__ import annotations
@@ -742,6 +744,71 @@ def inbox_fail(remote: Remote, message_id: str, error: str, worker_id: str | Non
     body = _body(error=error, worker_id=worker_id)
     answer = remote.call("POST", _path("/inbox/messages/{}/fail", message_id), body)
     remote.show(answer, _show_message)
+
+
+#: The most message ids one batch complete or fail takes (the gateway's limit).
+MAX_SETTLE_BATCH = 500
+_MESSAGE_IDS = click.argument("message_ids", nargs=-1, required=True, metavar="ID...")
+
+
+def _show_settled(answer: Answer) -> None:
+    results: list[Answer] = answer.get("results") or []
+    refused = [r for r in results if not r.get("ok")]
+    click.echo(f"{len(results) - len(refused)} of {len(results)} message(s) settled")
+    rows = []
+    for result in results:
+        message = result.get("message") or {}
+        outcome = message.get("status") if result.get("ok") else "refused"
+        row = [result.get("message_id"), outcome, message.get("attempts")]
+        rows.append([*row, result.get("error")] if refused else row)
+    columns = ["id", "outcome", "attempts"]
+    _show_table([*columns, "error"] if refused else columns, rows, empty="")
+
+
+def _settle_batch(
+    remote: Remote, action: str, message_ids: Sequence[str], **fields: object
+) -> None:
+    """``POST /inbox/<action>`` for ``message_ids``: exit 1 when any of them was not settled."""
+    if len(message_ids) > MAX_SETTLE_BATCH:
+        raise click.UsageError(
+            f"at most {MAX_SETTLE_BATCH} message ids at once, got {len(message_ids)}"
+        )
+    body = _body(message_ids=list(message_ids), **fields)
+    answer = remote.call("POST", f"/inbox/{action}", body)
+    remote.show(answer, _show_settled)
+    results: list[Answer] = answer.get("results") or []
+    refused = [r for r in results if not r.get("ok")]
+    if refused:
+        raise GatewayError(
+            f"{len(refused)} of {len(results)} message(s) not settled "
+            f"(first: {refused[0].get('error')})",
+            answer=answer,
+        )
+
+
+@gateway_command("inbox:complete-batch")
+@_MESSAGE_IDS
+@click.option(
+    "--note", "--completion-note", metavar="TEXT", help="What was done (kept with each message)."
+)
+@_SETTLING_WORKER
+def inbox_complete_batch(
+    remote: Remote, message_ids: tuple[str, ...], note: str | None, worker_id: str | None
+) -> None:
+    """Mark many messages done in one request (at most 500; each one's outcome is listed)."""
+    _settle_batch(remote, "complete", message_ids, completion_note=note, worker_id=worker_id)
+
+
+@gateway_command("inbox:fail-batch")
+@_MESSAGE_IDS
+@click.option("--error", metavar="TEXT", help="What went wrong (kept with each message).")
+@_SETTLING_WORKER
+def inbox_fail_batch(
+    remote: Remote, message_ids: tuple[str, ...], error: str | None, worker_id: str | None
+) -> None:
+    """Give many messages back as failed in one request (at most 500; each one's outcome is
+    listed)."""
+    _settle_batch(remote, "fail", message_ids, error=error, worker_id=worker_id)
 
 
 # --- deliveries ----------------------------------------------------------------------------------
