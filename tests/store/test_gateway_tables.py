@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+import sqlalchemy.event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway._clock import FakeClock
@@ -93,6 +94,54 @@ async def test_content_dedup_only_within_the_window(
     assert len(result.stored) == 1
 
 
+async def test_concurrent_polls_of_many_accounts_are_stored_together(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    """Polls that finish while another is being stored share one transaction (group commit);
+    each still gets its own result, cursor, context tokens and duplicate checks."""
+    accounts = AccountStore(engine, clock=clock)
+    events = EventStore(engine, clock=clock)
+    for n in range(6):
+        await accounts.save(account_id=f"a{n}", api_base_url="http://127.0.0.1:1", bot_token="t")
+    await events.ingest("a0", [_event(1)], "c0", mode="callback", dedup_window_s=600)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    sqlalchemy.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        results = await asyncio.gather(
+            *(
+                events.ingest(
+                    f"a{n}",
+                    [_event(1), _event(10 + n, user=f"u{n}")],  # 1001 is a0's duplicate only
+                    f"c{n}-next",
+                    mode="inbox" if n % 2 else "callback",
+                    dedup_window_s=600,
+                )
+                for n in range(6)
+            )
+        )
+    finally:
+        sqlalchemy.event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert [len(r.stored) for r in results] == [1, 2, 2, 2, 2, 2]
+    assert [r.duplicates_by_id for r in results] == [1, 0, 0, 0, 0, 0]
+    assert {r.account_id for r in results[3].stored} == {"a3"}
+    assert {r.mode for r in results[3].stored} == {"inbox"}
+    assert [r.text for r in results[5].stored] == ["m1", "m15"]
+    seqs = [r.seq for result in results[1:] for r in result.stored]
+    assert seqs == sorted(seqs)  # one insert for the group, in message order
+    for n in range(6):
+        account = await accounts.get(f"a{n}")
+        assert account is not None
+        assert account.cursor == f"c{n}-next"
+    assert await accounts.context_token("a4", "u4") == "ctx-14"
+    # the first poll alone, then the other five together: 4 statements each time
+    assert statements.count("INSERT") <= 4  # events + context tokens, twice
+    assert len(statements) <= 8
+
+
 async def test_claim_lease_conflict_and_expiry(
     stores: tuple[AccountStore, EventStore], clock: FakeClock
 ) -> None:
@@ -141,6 +190,180 @@ async def test_batch_claims_never_overlap(stores: tuple[AccountStore, EventStore
     assert len(ids) == len(set(ids)) == 40
     for result in results:
         assert [r.seq for r in result] == sorted(r.seq for r in result)
+
+
+# --- settling many inbox messages at once ---------------------------------------------------------
+
+#: The states :func:`_settle_world` puts messages in, one message each.
+SETTLE_STATES = (
+    "pending",
+    "mine",  # claimed by w1
+    "theirs",  # claimed by w2, lease running
+    "lapsed",  # claimed by w2, lease run out
+    "failed",  # failed once
+    "last_try",  # failed twice, claimed by w1: the third failure makes it dead
+    "completed",
+    "dead",
+    "preparing",  # media not saved yet
+    "callback",  # a callback-mode event
+    "unknown",  # no such message
+)
+
+
+async def _settle_world(events: EventStore, base: int) -> dict[str, str]:
+    """One message in each of :data:`SETTLE_STATES` (``base`` keeps worlds apart): their ids."""
+    names = [name for name in SETTLE_STATES if name not in ("callback", "unknown")]
+    batch = [replace(_event(base + n), ready=name != "preparing") for n, name in enumerate(names)]
+    stored = (await events.ingest("a1", batch, "c", mode="inbox", dedup_window_s=0)).stored
+    ids = {name: record.id for name, record in zip(names, stored, strict=True)}
+    [callback] = (
+        await events.ingest("a1", [_event(base + 99)], "c", mode="callback", dedup_window_s=0)
+    ).stored
+    ids["callback"] = callback.id
+    ids["unknown"] = f"msg-nope-{base}"
+    await events.claim(ids["mine"], "w1", 30)
+    await events.claim(ids["theirs"], "w2", 30)
+    await events.claim(ids["lapsed"], "w2", 0)  # expires at once
+    await events.fail(ids["failed"], worker=None, error="e", max_attempts=3)
+    for _ in range(2):
+        await events.fail(ids["last_try"], worker=None, error="e", max_attempts=3)
+    await events.claim(ids["last_try"], "w1", 30)
+    await events.complete(ids["completed"], worker=None, note="")
+    for _ in range(3):
+        await events.fail(ids["dead"], worker=None, error="e", max_attempts=3)
+    return ids
+
+
+@pytest.fixture
+async def world(stores: tuple[AccountStore, EventStore]) -> tuple[EventStore, dict[str, str]]:
+    """The event store, with one message in each of :data:`SETTLE_STATES`, and their ids."""
+    _, events = stores
+    return events, await _settle_world(events, 0)
+
+
+def _shape(outcome: EventRecord | ClaimConflict | None) -> object:
+    """An outcome without what differs between two worlds (ids, texts, sequence numbers)."""
+    if not isinstance(outcome, EventRecord):
+        return outcome
+    return (
+        outcome.status,
+        outcome.attempts,
+        outcome.error,
+        outcome.completion_note,
+        outcome.claim_worker,
+        outcome.lease_expires_at,
+        outcome.completed_at,
+        outcome.failed_at,
+    )
+
+
+async def test_fail_batch_mixed_outcomes(world: tuple[EventStore, dict[str, str]]) -> None:
+    events, ids = world
+    theirs = await events.get(ids["theirs"])
+    assert theirs is not None
+    outcomes = await events.fail_batch(
+        [ids[name] for name in SETTLE_STATES], worker="w1", error="boom", max_attempts=3
+    )
+    assert list(outcomes) == [ids[name] for name in SETTLE_STATES]  # request order
+    by_name = {name: outcomes[ids[name]] for name in SETTLE_STATES}
+    settled = {n: o for n, o in by_name.items() if isinstance(o, EventRecord)}
+    assert {n: (o.status, o.attempts, o.error) for n, o in settled.items()} == {
+        "pending": ("failed", 1, "boom"),
+        "mine": ("failed", 1, "boom"),
+        "lapsed": ("failed", 1, "boom"),
+        "failed": ("failed", 2, "boom"),
+        "last_try": ("dead", 3, "boom"),
+    }
+    assert all(o.claim_worker is None and o.lease_expires_at is None for o in settled.values())
+    assert {n: o for n, o in by_name.items() if n not in settled} == {
+        "theirs": ClaimConflict("claimed", "w2", theirs.lease_expires_at),
+        "completed": ClaimConflict("completed"),
+        "dead": ClaimConflict("dead"),
+        "preparing": ClaimConflict("preparing"),
+        "callback": ClaimConflict("delivered by callback"),
+        "unknown": None,
+    }
+    stored = await events.get(ids["theirs"])
+    assert stored == theirs  # a refused message is left as it was
+
+
+async def test_settle_batch_names_by_either_id_and_settles_once(
+    world: tuple[EventStore, dict[str, str]],
+) -> None:
+    events, ids = world
+    mine, pending = await events.get(ids["mine"]), await events.get(ids["pending"])
+    assert mine is not None
+    assert pending is not None
+    named = [mine.event_id, pending.id, ids["failed"], pending.id, pending.event_id]
+    outcomes = await events.fail_batch(named, worker=None, error="x", max_attempts=9)
+    assert list(outcomes) == [mine.event_id, pending.id, ids["failed"], pending.event_id]
+    records = [o for o in outcomes.values() if isinstance(o, EventRecord)]
+    assert [(r.id, r.status, r.attempts) for r in records] == [
+        (mine.id, "failed", 1),
+        (pending.id, "failed", 1),  # once, though named three times
+        (ids["failed"], "failed", 2),
+        (pending.id, "failed", 1),
+    ]
+    assert outcomes[pending.event_id] == outcomes[pending.id]
+    assert await events.complete_batch([], worker=None, note="") == {}
+
+
+@pytest.mark.parametrize("worker", [None, "w1"])
+@pytest.mark.parametrize("action", ["complete", "fail"])
+async def test_single_and_batch_settle_alike(
+    stores: tuple[AccountStore, EventStore], action: str, worker: str | None
+) -> None:
+    _, events = stores
+    single_ids = await _settle_world(events, 0)
+    batch_ids = await _settle_world(events, 100)
+    if action == "complete":
+        singles = [
+            await events.complete(single_ids[name], worker=worker, note="n")
+            for name in SETTLE_STATES
+        ]
+        batch = await events.complete_batch(
+            [batch_ids[name] for name in SETTLE_STATES], worker=worker, note="n"
+        )
+    else:
+        singles = [
+            await events.fail(single_ids[name], worker=worker, error="e", max_attempts=3)
+            for name in SETTLE_STATES
+        ]
+        batch = await events.fail_batch(
+            [batch_ids[name] for name in SETTLE_STATES], worker=worker, error="e", max_attempts=3
+        )
+    assert [_shape(o) for o in batch.values()] == [_shape(o) for o in singles]
+
+
+async def test_settle_batch_statements(
+    stores: tuple[AccountStore, EventStore], engine: AsyncEngine
+) -> None:
+    """One UPDATE for the whole batch; one SELECT more only to explain what it left."""
+    _, events = stores
+    stored = (
+        await events.ingest("a1", [_event(n) for n in range(30)], "c", mode="inbox",
+                            dedup_window_s=0)
+    ).stored  # fmt: skip
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]).split(None, 1)[0].upper())
+
+    sqlalchemy.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        done = await events.complete_batch([r.id for r in stored[:20]], worker=None, note="")
+        assert statements == ["UPDATE"]
+        statements.clear()
+        again = await events.fail_batch(
+            [r.id for r in stored[10:]] + ["msg-nope"], worker="w", error="", max_attempts=3
+        )
+        assert statements == ["UPDATE", "SELECT"]
+    finally:
+        sqlalchemy.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert all(isinstance(o, EventRecord) for o in done.values())
+    assert [type(o).__name__ for o in again.values()] == (
+        ["ClaimConflict"] * 10 + ["EventRecord"] * 10 + ["NoneType"]
+    )
 
 
 async def test_callback_outcomes_and_mode_change(stores: tuple[AccountStore, EventStore]) -> None:

@@ -69,6 +69,8 @@ class CallbackConfig:
 class _Conversation:
     seqs: list[int] = field(default_factory=list)  # sorted: the oldest event first
     members: set[int] = field(default_factory=set)
+    #: events as they were just stored: the first look at one needs no read from the store
+    fresh: dict[int, EventRecord] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -111,8 +113,9 @@ class CallbackDispatcher:
         return len(pending)
 
     def enqueue(self, record: EventRecord) -> None:
-        """Schedule a stored (or re-delivered) event."""
-        self._add(record.seq, record.conversation)
+        """Schedule a stored (or re-delivered) event; ``record`` must be as the store has it now
+        (it is used for the first attempt instead of reading the row again)."""
+        self._add(record.seq, record.conversation, record)
 
     def wake(self, account_id: str, chat_id: str) -> None:
         """Something changed for a conversation (media saved): look again now."""
@@ -131,12 +134,14 @@ class CallbackDispatcher:
 
     # --- internals ----------------------------------------------------------------------------
 
-    def _add(self, seq: int, key: tuple[str, str]) -> None:
+    def _add(self, seq: int, key: tuple[str, str], record: EventRecord | None = None) -> None:
         if self._closed:
             return
         conversation = self._conversations.get(key)
         if conversation is None:
             conversation = self._conversations[key] = _Conversation()
+        if record is not None:
+            conversation.fresh[seq] = record
         if seq not in conversation.members:
             conversation.members.add(seq)
             bisect.insort(conversation.seqs, seq)
@@ -155,6 +160,7 @@ class CallbackDispatcher:
                     if await self._step(seq, conversation):
                         conversation.seqs.remove(seq)
                         conversation.members.discard(seq)
+                        conversation.fresh.pop(seq, None)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # the store failed: the event is still pending; try again
@@ -166,7 +172,7 @@ class CallbackDispatcher:
 
     async def _step(self, seq: int, conversation: _Conversation) -> bool:
         """One look at the conversation's oldest event; True when it is finished with."""
-        record = await self.store.get_by_seq(seq)
+        record = conversation.fresh.pop(seq, None) or await self.store.get_by_seq(seq)
         if record is None or record.status != "pending" or record.mode != "callback":
             return True
         if not record.ready:  # media still downloading: wait to be woken (or look again)

@@ -23,14 +23,27 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from weixin_gateway._clock import Clock
 from weixin_gateway.store._base import TableGateway
+from weixin_gateway.store._group_commit import GroupCommit
 from weixin_gateway.store.tables import accounts, events
 
 __all__ = [
@@ -40,6 +53,7 @@ __all__ = [
     "EventStore",
     "IngestResult",
     "NewEvent",
+    "Settled",
 ]
 
 DeliveryMode = Literal["callback", "inbox"]
@@ -137,6 +151,11 @@ class ClaimConflict:
     lease_expires_at: float | None = None
 
 
+#: What settling (complete, fail) one message came to: the updated record, why it could not be
+#: settled, or ``None`` when there is no such message.
+Settled = EventRecord | ClaimConflict | None
+
+
 def _claimable(now: float) -> ColumnElement[bool]:
     return or_(
         events.c.status.in_(CLAIMABLE),
@@ -155,6 +174,101 @@ def _claim(worker: str, now: float, lease_s: float) -> dict[str, Any]:
     }
 
 
+#: At most this many values in one ``IN (...)`` (SQLite's limit on bound parameters is far above).
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _Poll:
+    """One poll's result waiting to be stored."""
+
+    account_id: str
+    incoming: Sequence[NewEvent]
+    cursor: str
+    mode: DeliveryMode
+    #: content duplicates count from this time on (None: no content check)
+    since: float | None
+
+
+@dataclass(slots=True)
+class _Plan:
+    fresh: list[NewEvent] = field(default_factory=list)
+    by_id: int = 0
+    by_content: int = 0
+
+
+def _dedup(
+    poll: _Poll,
+    seen_ids: set[tuple[str, str]],
+    seen_content: dict[tuple[str, str, int | None], float],
+) -> _Plan:
+    """Which of the poll's messages are new (checked against the batch itself too)."""
+    plan = _Plan()
+    account = poll.account_id
+    for event in poll.incoming:
+        content = (account, event.fingerprint, event.create_time_ms)
+        if event.message_id is not None and (account, event.message_id) in seen_ids:
+            plan.by_id += 1
+            continue
+        if poll.since is not None and seen_content.get(content, float("-inf")) >= poll.since:
+            plan.by_content += 1
+            continue
+        if event.message_id is not None:
+            seen_ids.add((account, event.message_id))
+        seen_content[content] = float("inf")  # stored now: newer than any window start
+        plan.fresh.append(event)
+    return plan
+
+
+#: What a group of polls could duplicate (one fixed shape: compiled once, then cached).
+_STORED_KEYS: Final = select(
+    events.c.account_id,
+    events.c.message_id,
+    events.c.fingerprint,
+    events.c.create_time_ms,
+    events.c.created_at,
+).where(
+    # each side of the OR leads with an index's columns: SQLite searches both indexes
+    or_(
+        and_(
+            events.c.account_id.in_(bindparam("accounts", expanding=True)),
+            events.c.message_id.in_(bindparam("ids", expanding=True)),
+        ),
+        and_(
+            events.c.account_id.in_(bindparam("accounts", expanding=True)),
+            events.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
+            events.c.created_at >= bindparam("since"),
+        ),
+    ),
+)
+
+_MARK_DELIVERED: Final = (
+    update(events)
+    .where(events.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(
+        status="delivered",
+        attempts=events.c.attempts + 1,
+        delivered_at=bindparam("now"),
+        error="",
+        updated_at=bindparam("now"),
+    )
+    .returning(events)
+)
+
+#: A poll's bookkeeping on its account: when it finished, the new cursor (kept when the poll
+#: brought none), how many it forwarded (kept when none).
+_RECORD_POLL: Final = (
+    update(accounts)
+    .where(accounts.c.account_id == bindparam("a_id"))
+    .values(
+        last_poll_finished_at=bindparam("a_now"),
+        last_error="",
+        cursor=func.coalesce(bindparam("a_cursor"), accounts.c.cursor),
+        last_forwarded=func.coalesce(bindparam("a_forwarded"), accounts.c.last_forwarded),
+    )
+)
+
+
 def _conflict_of(row: Any) -> ClaimConflict | None:
     """Why an inbox action did not apply to ``row`` (None: there is no such message)."""
     if row is None:
@@ -167,8 +281,23 @@ def _conflict_of(row: Any) -> ClaimConflict | None:
     return ClaimConflict(record.status if record.ready else "preparing")
 
 
+def _named(idents: Sequence[str]) -> ColumnElement[bool]:
+    """The messages ``idents`` names, each by its message id or its event id."""
+    return or_(events.c.id.in_(idents), events.c.event_id.in_(idents))
+
+
+def _by_ident(rows: Iterable[Any]) -> dict[str, Any]:
+    """``rows`` under both of their ids (message id and event id)."""
+    return {ident: row for row in rows for ident in (row.id, row.event_id)}
+
+
 class EventStore(TableGateway):
     """The ``events`` table (and the cursor and context tokens written with it)."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
+        super().__init__(engine, clock=clock)
+        self._ingests = GroupCommit(self._ingest_polls)
+        self._delivered = GroupCommit(self._mark_delivered_batch)
 
     # --- writing what a poll brought ----------------------------------------------------------
 
@@ -185,31 +314,35 @@ class EventStore(TableGateway):
 
         A message is a re-delivery when its ``message_id`` is already stored for the account,
         or when the same sender sent the same content (``fingerprint``) with the same
-        ``create_time_ms`` within ``dedup_window_s`` (0: no such check). Three statements
-        whatever the batch's size: the duplicate lookups, one multi-row insert, the cursor.
+        ``create_time_ms`` within ``dedup_window_s`` (0: no such check).
+
+        Polls of several accounts that finish while another is being stored are stored
+        together (:class:`GroupCommit`): four statements for the whole group, whatever its
+        size (the duplicate lookup, one multi-row insert, the context tokens, the cursors).
         """
+        since = self.clock.time() - dedup_window_s if dedup_window_s > 0 else None
+        return await self._ingests.submit(_Poll(account_id, incoming, cursor, mode, since))
+
+    async def _ingest_polls(self, polls: Sequence[_Poll]) -> list[IngestResult]:
         now = self.clock.time()
-        fresh: list[NewEvent] = []
-        by_id = by_content = 0
         async with self.write() as connection:
-            seen_ids = await self._stored_ids(connection, account_id, incoming)
-            seen_content = await self._stored_content(
-                connection, account_id, incoming, now - dedup_window_s
+            seen_ids, seen_content = await self._stored_keys(connection, polls)
+            plans = [_dedup(poll, seen_ids, seen_content) for poll in polls]
+            stored = await self._insert(
+                connection,
+                [
+                    (poll, event)
+                    for poll, plan in zip(polls, plans, strict=True)
+                    for event in plan.fresh
+                ],
+                now,
             )
-            for event in incoming:  # checked against the batch itself too
-                content = (event.fingerprint, event.create_time_ms)
-                if event.message_id is not None and event.message_id in seen_ids:
-                    by_id += 1
-                    continue
-                if dedup_window_s > 0 and content in seen_content:
-                    by_content += 1
-                    continue
-                if event.message_id is not None:
-                    seen_ids.add(event.message_id)
-                seen_content.add(content)
-                fresh.append(event)
-            stored = await self._insert(connection, account_id, fresh, mode, now)
-            contexts = {e.user_id: e.context_token for e in fresh if e.context_token}
+            contexts = {
+                (poll.account_id, e.user_id): e.context_token
+                for poll, plan in zip(polls, plans, strict=True)
+                for e in plan.fresh
+                if e.context_token
+            }
             if contexts:
                 await connection.execute(
                     _REMEMBER_CONTEXT,
@@ -220,56 +353,64 @@ class EventStore(TableGateway):
                             "context_token": token,
                             "updated_at": now,
                         }
-                        for user_id, token in contexts.items()
+                        for (account_id, user_id), token in contexts.items()
                     ],
                 )
-            values: dict[str, Any] = {"last_poll_finished_at": now, "last_error": ""}
-            if cursor:
-                values["cursor"] = cursor
-            if stored:
-                values["last_forwarded"] = len(stored)
             await connection.execute(
-                update(accounts).where(accounts.c.account_id == account_id).values(**values)
+                _RECORD_POLL,
+                [
+                    {
+                        "a_id": poll.account_id,
+                        "a_now": now,
+                        "a_cursor": poll.cursor or None,
+                        "a_forwarded": len(plan.fresh) or None,
+                    }
+                    for poll, plan in zip(polls, plans, strict=True)
+                ],
             )
-        return IngestResult(stored, by_id, by_content)
+        results = []
+        position = 0
+        for plan in plans:
+            mine = stored[position : position + len(plan.fresh)]
+            position += len(plan.fresh)
+            results.append(IngestResult(mine, plan.by_id, plan.by_content))
+        return results
 
-    async def _stored_ids(
-        self, connection: AsyncConnection, account_id: str, incoming: Sequence[NewEvent]
-    ) -> set[str]:
-        """Which of the batch's message ids the account has stored already."""
-        wanted = {e.message_id for e in incoming if e.message_id is not None}
-        if not wanted:
-            return set()
-        query = select(events.c.message_id).where(
-            events.c.account_id == account_id, events.c.message_id.in_(wanted)
-        )
-        return {str(v) for v in (await connection.execute(query)).scalars()}
-
-    async def _stored_content(
-        self,
-        connection: AsyncConnection,
-        account_id: str,
-        incoming: Sequence[NewEvent],
-        since: float,
-    ) -> set[tuple[str, int | None]]:
-        """(fingerprint, create_time_ms) of the batch's contents stored since ``since``."""
-        wanted = {e.fingerprint for e in incoming}
-        if not wanted:
-            return set()
-        query = select(events.c.fingerprint, events.c.create_time_ms).where(
-            events.c.account_id == account_id,
-            events.c.fingerprint.in_(wanted),
-            events.c.created_at >= since,
-        )
-        rows = await connection.execute(query)
-        return {(str(fp), None if t is None else int(t)) for fp, t in rows}
+    async def _stored_keys(
+        self, connection: AsyncConnection, polls: Sequence[_Poll]
+    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str, int | None], float]]:
+        """What the polls' messages could duplicate: stored ``(account, message_id)`` pairs, and
+        stored ``(account, fingerprint, create_time_ms)`` with the time each was stored."""
+        since = min((p.since for p in polls if p.since is not None), default=None)
+        params = {
+            "accounts": sorted({p.account_id for p in polls}),
+            "ids": sorted({e.message_id for p in polls for e in p.incoming if e.message_id}),
+            "fingerprints": sorted(
+                {e.fingerprint for p in polls if p.since is not None for e in p.incoming}
+            ),
+            "since": since if since is not None else float("inf"),
+        }
+        ids_seen: set[tuple[str, str]] = set()
+        content_seen: dict[tuple[str, str, int | None], float] = {}
+        if not params["ids"] and not params["fingerprints"]:
+            return ids_seen, content_seen
+        # a superset when accounts are polled together: _dedup checks each pair for its account
+        rows = await connection.execute(_STORED_KEYS, params)
+        for account_id, message_id, fingerprint, create_time, created_at in rows:
+            if message_id is not None:
+                ids_seen.add((str(account_id), str(message_id)))
+            key = (
+                str(account_id),
+                str(fingerprint),
+                None if create_time is None else int(create_time),
+            )
+            content_seen[key] = max(float(created_at), content_seen.get(key, float("-inf")))
+        return ids_seen, content_seen
 
     async def _insert(
         self,
         connection: AsyncConnection,
-        account_id: str,
-        fresh: Sequence[NewEvent],
-        mode: DeliveryMode,
+        fresh: Sequence[tuple[_Poll, NewEvent]],
         now: float,
     ) -> list[EventRecord]:
         if not fresh:
@@ -278,7 +419,7 @@ class EventStore(TableGateway):
             {
                 "id": new_id("msg"),
                 "event_id": new_id("evt"),
-                "account_id": account_id,
+                "account_id": poll.account_id,
                 "message_id": event.message_id,
                 "fingerprint": event.fingerprint,
                 "create_time_ms": event.create_time_ms,
@@ -288,7 +429,7 @@ class EventStore(TableGateway):
                 "context_token": event.context_token,
                 "attachments": json.dumps(event.attachments, ensure_ascii=False),
                 "raw": json.dumps(event.raw, ensure_ascii=False),
-                "mode": mode,
+                "mode": poll.mode,
                 "status": "pending",
                 "ready": event.ready,
                 "attempts": 0,
@@ -298,12 +439,13 @@ class EventStore(TableGateway):
                 "created_at": now,
                 "updated_at": now,
             }
-            for event in fresh
+            for poll, event in fresh
         ]
-        result = await connection.execute(
-            insert(events).returning(events, sort_by_parameter_order=True), rows
-        )
-        return [EventRecord.from_row(row) for row in result]
+        # one multi-row INSERT: seq follows the order of the rows. The rows come back in any
+        # order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
+        result = await connection.execute(insert(events).returning(events), rows)
+        by_id = {record.id: record for record in map(EventRecord.from_row, result)}
+        return [by_id[str(row["id"])] for row in rows]
 
     async def set_media(
         self, seq: int, attachments: list[dict[str, Any]], text_: str
@@ -405,10 +547,25 @@ class EventStore(TableGateway):
     # --- callback delivery --------------------------------------------------------------------
 
     async def mark_delivered(self, seq: int) -> EventRecord | None:
+        """Delivered (one more attempt). Marks made at the same time share one transaction."""
+        return await self._delivered.submit(seq)
+
+    async def _mark_delivered_batch(self, seqs: Sequence[int]) -> list[EventRecord | None]:
+        found = await self.mark_delivered_many(seqs)
+        return [found.get(seq) for seq in seqs]
+
+    async def mark_delivered_many(self, seqs: Sequence[int]) -> dict[int, EventRecord]:
+        """Mark events delivered (one more attempt each) in one transaction; the rows by seq."""
         now = self.clock.time()
-        return await self._update(
-            seq, status="delivered", attempts=events.c.attempts + 1, delivered_at=now, error=""
-        )
+        found: dict[int, EventRecord] = {}
+        async with self.write() as connection:
+            for start in range(0, len(seqs), _IN_CHUNK):
+                chunk = list(seqs[start : start + _IN_CHUNK])
+                result = await connection.execute(_MARK_DELIVERED, {"seqs": chunk, "now": now})
+                for row in result:
+                    record = EventRecord.from_row(row)
+                    found[record.seq] = record
+        return found
 
     async def mark_retry(
         self, seq: int, *, next_attempt_at: float, error: str
@@ -503,23 +660,36 @@ class EventStore(TableGateway):
             records = [EventRecord.from_row(r) for r in rows]
         return sorted(records, key=lambda r: r.seq)
 
-    async def complete(
-        self, ident: str, *, worker: str | None, note: str
-    ) -> EventRecord | ClaimConflict | None:
+    async def complete(self, ident: str, *, worker: str | None, note: str) -> Settled:
         """Mark a message ``completed`` (by its holder when ``worker`` is given)."""
-        now = self.clock.time()
-        return await self._settle(
-            ident, worker, status="completed", completion_note=note, completed_at=now, error=""
-        )
+        return (await self.complete_batch([ident], worker=worker, note=note))[ident]
 
     async def fail(
         self, ident: str, *, worker: str | None, error: str, max_attempts: int
-    ) -> EventRecord | ClaimConflict | None:
+    ) -> Settled:
         """Mark a message ``failed`` (claimable again), or ``dead`` past ``max_attempts``."""
+        outcomes = await self.fail_batch(
+            [ident], worker=worker, error=error, max_attempts=max_attempts
+        )
+        return outcomes[ident]
+
+    async def complete_batch(
+        self, idents: Sequence[str], *, worker: str | None, note: str
+    ) -> dict[str, Settled]:
+        """:meth:`complete` for many messages in one transaction (see :meth:`_settle`)."""
+        now = self.clock.time()
+        return await self._settle(
+            idents, worker, status="completed", completion_note=note, completed_at=now, error=""
+        )
+
+    async def fail_batch(
+        self, idents: Sequence[str], *, worker: str | None, error: str, max_attempts: int
+    ) -> dict[str, Settled]:
+        """:meth:`fail` for many messages in one transaction (see :meth:`_settle`)."""
         now = self.clock.time()
         status = case((events.c.attempts + 1 >= max_attempts, "dead"), else_="failed")
         return await self._settle(
-            ident,
+            idents,
             worker,
             status=status,
             error=error,
@@ -528,10 +698,20 @@ class EventStore(TableGateway):
         )
 
     async def _settle(
-        self, ident: str, worker: str | None, **values: Any
-    ) -> EventRecord | ClaimConflict | None:
+        self, idents: Sequence[str], worker: str | None, **values: Any
+    ) -> dict[str, Settled]:
+        """Set ``values`` on the inbox messages ``idents`` names (message or event ids) that may
+        be settled, in one transaction; each ident's outcome, in request order.
+
+        An outcome is the updated record, a :class:`ClaimConflict` saying why not, or ``None``
+        for an unknown ident; an ident given twice (or a message named by both of its ids) is
+        settled once. One ``UPDATE … RETURNING`` settles the batch; a ``SELECT`` of the
+        messages it did not settle follows only when there are some.
+        """
+        wanted = list(dict.fromkeys(idents))
+        if not wanted:
+            return {}
         now = self.clock.time()
-        by_ident = or_(events.c.id == ident, events.c.event_id == ident)
         allowed: ColumnElement[bool] = events.c.status.in_(("pending", "claimed", "failed"))
         if worker:
             # the holder, or anybody once the lease has run out
@@ -541,17 +721,23 @@ class EventStore(TableGateway):
                 and_(events.c.status == "claimed", events.c.lease_expires_at <= now),
             )
         async with self.write() as connection:
-            result = await connection.execute(
+            rows = await connection.execute(
                 update(events)
-                .where(by_ident, events.c.mode == "inbox", events.c.ready.is_(True), allowed)
+                .where(_named(wanted), events.c.mode == "inbox", events.c.ready.is_(True), allowed)
                 .values(claim_worker=None, lease_expires_at=None, updated_at=now, **values)
                 .returning(events)
             )
-            row = result.first()
-            if row is not None:
-                return EventRecord.from_row(row)
-            current = (await connection.execute(select(events).where(by_ident))).first()
-        return _conflict_of(current)
+            settled = _by_ident(rows)
+            missed = [ident for ident in wanted if ident not in settled]
+            current: dict[str, Any] = {}
+            if missed:
+                current = _by_ident(await connection.execute(select(events).where(_named(missed))))
+        return {
+            ident: EventRecord.from_row(settled[ident])
+            if ident in settled
+            else _conflict_of(current.get(ident))
+            for ident in wanted
+        }
 
     # --- helpers ------------------------------------------------------------------------------
 
