@@ -374,7 +374,9 @@ async def test_callback_outcomes_and_mode_change(stores: tuple[AccountStore, Eve
     retried = await events.mark_retry(stored[0].seq, next_attempt_at=5.0, error="HTTP 500")
     assert retried is not None
     assert (retried.attempts, retried.next_attempt_at, retried.error) == (1, 5.0, "HTTP 500")
-    delivered = await events.mark_delivered(stored[0].seq)
+    assert await events.mark_delivered(stored[0].seq) is True
+    assert await events.mark_delivered(999_999) is False
+    delivered = await events.get_by_seq(stored[0].seq)
     assert delivered is not None
     assert (delivered.status, delivered.attempts) == ("delivered", 2)
     dead = await events.mark_dead(stored[1].seq, error="gone")

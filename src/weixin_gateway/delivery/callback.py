@@ -94,6 +94,7 @@ class CallbackDispatcher:
         self.observer = observer
         self._conversations: dict[tuple[str, str], _Conversation] = {}
         self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -188,11 +189,10 @@ class CallbackDispatcher:
             except TimeoutError:
                 pass
             return False
-        after = await self._attempt(record)
-        return after is None or after.status != "pending"
+        return await self._attempt(record)
 
-    async def _attempt(self, record: EventRecord) -> EventRecord | None:
-        """POST the event once and record the outcome; the event as it is now."""
+    async def _attempt(self, record: EventRecord) -> bool:
+        """POST the event once and record the outcome; True when the event is finished with."""
         body = json.dumps(stored_event(record), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", EVENT_ID_HEADER: record.event_id}
         if self.config.secret:
@@ -202,14 +202,14 @@ class CallbackDispatcher:
             error = await self._post(body, headers)
         attempt = record.attempts + 1
         if error is None:
-            after = await self.store.mark_delivered(record.seq)
+            await self.store.mark_delivered(record.seq)
             self._observe("delivered", max(0.0, self.clock.time() - record.created_at))
-            return after
+            return True
         if attempt >= self.config.max_attempts:
             log.warning("event %s is dead after %d attempts: %s", record.event_id, attempt, error)
-            after = await self.store.mark_dead(record.seq, error=error)
+            await self.store.mark_dead(record.seq, error=error)
             self._observe("dead", None)
-            return after
+            return True
         delay = self.config.retry_delay(attempt)
         log.info(
             "event %s attempt %d failed (%s); retrying in %.1f s",
@@ -222,7 +222,7 @@ class CallbackDispatcher:
             record.seq, next_attempt_at=self.clock.time() + delay, error=error
         )
         self._observe("retry", None)
-        return after
+        return after is None or after.status != "pending"
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> str | None:
         """POST once; None on a 2xx, else what went wrong."""
@@ -231,7 +231,7 @@ class CallbackDispatcher:
                 self.config.url,
                 data=body,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+                timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
                 if response.content_length is not None and response.content_length <= 65536:

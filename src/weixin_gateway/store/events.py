@@ -220,6 +220,18 @@ def _dedup(
     return plan
 
 
+#: The columns a new event leaves empty.
+_UNSET_ON_INSERT: Final[dict[str, Any]] = dict.fromkeys(
+    (
+        "claim_worker",
+        "claimed_at",
+        "lease_expires_at",
+        "delivered_at",
+        "completed_at",
+        "failed_at",
+    )
+)
+
 #: What a group of polls could duplicate (one fixed shape: compiled once, then cached).
 _STORED_KEYS: Final = select(
     events.c.account_id,
@@ -252,7 +264,7 @@ _MARK_DELIVERED: Final = (
         error="",
         updated_at=bindparam("now"),
     )
-    .returning(events)
+    .returning(events.c.seq)
 )
 
 #: A poll's bookkeeping on its account: when it finished, the new cursor (kept when the poll
@@ -297,7 +309,7 @@ class EventStore(TableGateway):
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         super().__init__(engine, clock=clock)
         self._ingests = GroupCommit(self._ingest_polls)
-        self._delivered = GroupCommit(self._mark_delivered_batch)
+        self._delivered = GroupCommit(self.mark_delivered_many)
 
     # --- writing what a poll brought ----------------------------------------------------------
 
@@ -415,7 +427,7 @@ class EventStore(TableGateway):
     ) -> list[EventRecord]:
         if not fresh:
             return []
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": new_id("msg"),
                 "event_id": new_id("evt"),
@@ -441,11 +453,18 @@ class EventStore(TableGateway):
             }
             for poll, event in fresh
         ]
-        # one multi-row INSERT: seq follows the order of the rows. The rows come back in any
-        # order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
-        result = await connection.execute(insert(events).returning(events), rows)
-        by_id = {record.id: record for record in map(EventRecord.from_row, result)}
-        return [by_id[str(row["id"])] for row in rows]
+        # one multi-row INSERT: seq follows the order of the rows. Only the seqs come back, in
+        # any order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
+        result = await connection.execute(insert(events).returning(events.c.id, events.c.seq), rows)
+        seqs = {str(ident): int(seq) for ident, seq in result}
+        return [
+            EventRecord(
+                **{**row, "attachments": event.attachments, "raw": event.raw},
+                seq=seqs[str(row["id"])],
+                **_UNSET_ON_INSERT,
+            )
+            for row, (_, event) in zip(rows, fresh, strict=True)
+        ]
 
     async def set_media(
         self, seq: int, attachments: list[dict[str, Any]], text_: str
@@ -546,26 +565,21 @@ class EventStore(TableGateway):
 
     # --- callback delivery --------------------------------------------------------------------
 
-    async def mark_delivered(self, seq: int) -> EventRecord | None:
-        """Delivered (one more attempt). Marks made at the same time share one transaction."""
+    async def mark_delivered(self, seq: int) -> bool:
+        """Delivered (one more attempt); False for no such event. Marks made while another is
+        being written share the next transaction (group commit)."""
         return await self._delivered.submit(seq)
 
-    async def _mark_delivered_batch(self, seqs: Sequence[int]) -> list[EventRecord | None]:
-        found = await self.mark_delivered_many(seqs)
-        return [found.get(seq) for seq in seqs]
-
-    async def mark_delivered_many(self, seqs: Sequence[int]) -> dict[int, EventRecord]:
-        """Mark events delivered (one more attempt each) in one transaction; the rows by seq."""
+    async def mark_delivered_many(self, seqs: Sequence[int]) -> list[bool]:
+        """Mark events delivered (one more attempt each) in one transaction; which existed."""
         now = self.clock.time()
-        found: dict[int, EventRecord] = {}
+        found: set[int] = set()
         async with self.write() as connection:
             for start in range(0, len(seqs), _IN_CHUNK):
                 chunk = list(seqs[start : start + _IN_CHUNK])
                 result = await connection.execute(_MARK_DELIVERED, {"seqs": chunk, "now": now})
-                for row in result:
-                    record = EventRecord.from_row(row)
-                    found[record.seq] = record
-        return found
+                found.update(int(seq) for seq in result.scalars())
+        return [seq in found for seq in seqs]
 
     async def mark_retry(
         self, seq: int, *, next_attempt_at: float, error: str
