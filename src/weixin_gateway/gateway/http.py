@@ -60,4 +60,7 @@ def open_session(config: HttpClientConfig | None = None) -> aiohttp.ClientSessio
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=config.default_timeout_s),
         trust_env=False,
+        # one session serves every user and account: a cookie one answer sets must never ride
+        # along with another user's request (an OAuth relay, a forwarded push)
+        cookie_jar=aiohttp.DummyCookieJar(),
     )
