@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.mp_gateway.conftest import Sink, StartGateway, eventually, service_conf
+from weixin_gateway.gateway.mp_gateway import MpGatewayConfig
 from weixin_gateway.simulator.mp import CustomMessage, OfficialAccountSimulator, messages
 
 
@@ -117,28 +118,44 @@ async def test_a_retry_after_the_budget_ran_out_gets_success_and_one_late_reply(
     assert len(sink.requests) == 1
 
 
-async def test_worker_num_bounds_concurrency_without_holding_wechat_past_the_budget(
+async def test_worker_num_does_not_cap_concurrent_upstream_calls(
     wx: OfficialAccountSimulator, sink: Sink, start_gateway: StartGateway
 ) -> None:
-    """go-wx-gateway queued past WeChat's deadline: the third push took 10 s (defect D24)."""
+    """go-wx-gateway ran workerNum calls at once, so a slow upstream capped throughput at
+    workerNum ÷ latency and queued the rest past WeChat's deadline (defect D24)."""
     app = wx.create_app(mode="plain")
     sink.answers["/msg/text"] = {"type": "text", "msg": "done"}
     sink.delay_s = 0.5
-    await start_gateway(
-        [service_conf(app, proxy=sink.base_url, workerNum=2)],
-        **{"reply-budget-ms": 300},
-    )
+    await start_gateway([service_conf(app, proxy=sink.base_url, workerNum=2)])
     users = [wx.add_user(app.appid) for _ in range(6)]
     results = await asyncio.gather(
         *(wx.push(app.appid, u.openid, messages.text(f"q{i}")) for i, u in enumerate(users))
     )
-    assert [r.verdict for r in results] == ["no_reply"] * 6
-    assert max(r.attempts[0].duration_s for r in results) < 0.9
+    assert [r.verdict for r in results] == ["reply"] * 6
+    assert max(r.attempts[0].duration_s for r in results) < 0.9  # one upstream delay, not three
     assert [len(r.attempts) for r in results] == [1] * 6
-
-    sent = await _custom(wx, app.appid, 6)
-    assert {m.openid for m in sent} == {u.openid for u in users}
     assert len(sink.requests) == 6
+    assert sink.max_active == 6
+
+
+async def test_pushes_past_the_backlog_get_503(
+    wx: OfficialAccountSimulator, sink: Sink, start_gateway: StartGateway
+) -> None:
+    """In progress at once: at most workerNum × max_backlog_per_worker pushes (D24)."""
+    app = wx.create_app(mode="plain")
+    sink.answers["/msg/text"] = {"type": "text", "msg": "done"}
+    sink.delay_s = 0.5
+    settings = MpGatewayConfig(drain_timeout_s=2, max_backlog_per_worker=2)
+    await start_gateway([service_conf(app, proxy=sink.base_url, workerNum=1)], settings)
+    users = [wx.add_user(app.appid) for _ in range(3)]
+    results = await asyncio.gather(
+        *(
+            wx.push(app.appid, u.openid, messages.text(f"q{i}"), timeout_s=0.3)
+            for i, u in enumerate(users)
+        )
+    )
+    statuses = sorted(r.attempts[0].status or 0 for r in results)
+    assert statuses[-1] == 503
     assert sink.max_active == 2
 
 
@@ -153,4 +170,3 @@ async def test_a_fast_upstream_behind_busy_workers_still_answers_in_time(
         *(wx.push(app.appid, u.openid, messages.text("q")) for u in users)
     )
     assert [r.verdict for r in results] == ["reply"] * 5
-    assert sink.max_active == 1

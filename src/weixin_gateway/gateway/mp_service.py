@@ -16,13 +16,16 @@ with go-wx-gateway's typo, all 400), then the plain ``echostr``.
 2. **single-flight** on the push's dedupe key (MsgId, or FromUserName + CreateTime + Event … for
    events, §4.4): every delivery of one push shares one job, kept ``dedupe_ttl_s`` after it ends.
    The upstream sees a push **once**, however often WeChat re-sends it (defect D6).
-3. the job waits for one of ``workerNum`` workers, then (unless ``dont-append-userinfo``) reads
-   ``user/info``, POSTs go-wx-gateway's JSON to ``<msg-proxy-pass>/msg/<MsgType>`` or
-   ``/event/<Event>`` and turns the upstream's ``{"type","msg",…}`` into a passive reply.
+3. the job (unless ``dont-append-userinfo``) reads ``user/info``, POSTs go-wx-gateway's JSON to
+   ``<msg-proxy-pass>/msg/<MsgType>`` or ``/event/<Event>`` and turns the upstream's
+   ``{"type","msg",…}`` into a passive reply. Jobs run concurrently: ``workerNum`` (the number
+   of goroutines in go-wx-gateway, there a hard cap of ``workerNum`` ÷ upstream latency on
+   throughput) only bounds how many pushes may be in progress, ``workerNum ×
+   max_backlog_per_worker``; past that a push gets ``503`` and WeChat retries it.
 4. the request waits for the job only until the **reply budget** (``reply-budget-ms``, default
-   4.5 s, counted from the arrival of the request, so time spent waiting for a worker counts)
-   runs out. A finished job's reply is answered (sealed in safe and compat mode); otherwise the
-   answer is ``success`` at once and the flight is marked *late*.
+   4.5 s, counted from the arrival of the request) runs out. A finished job's reply is answered
+   (sealed in safe and compat mode); otherwise the answer is ``success`` at once and the flight
+   is marked *late*.
 5. a job that finishes *late* hands its reply to the customer-service API
    (``message/custom/send``) when the service sets ``late-reply-via-custom-send`` (defect D6b);
    otherwise the late reply is logged and dropped, as go-wx-gateway dropped it.
@@ -134,8 +137,9 @@ class ServiceTuning:
 
     * ``reply_budget_s``: time to produce a passive reply (the file's ``reply-budget-ms``).
     * ``dedupe_ttl_s`` / ``dedupe_max_entries``: how long and how many outcomes are remembered.
-    * ``max_backlog_per_worker``: jobs allowed to wait per worker before pushes are refused
-      with 503 (WeChat then retries); bounds memory (go-wx-gateway queued without bound, D24).
+    * ``max_backlog_per_worker``: pushes allowed in progress per ``workerNum`` before new ones
+      are refused with 503 (WeChat then retries); bounds memory and the calls in flight to the
+      upstream (go-wx-gateway queued without bound, D24).
     * ``user_info_ttl_s``: how long a ``user/info`` answer is reused (0 = never; D32).
     """
 
@@ -295,7 +299,6 @@ class OfficialAccountService:
         self._token = config.wx_params.token.reveal()
         self._crypto: MsgCrypto | None = config.wx_params.msg_crypto()
         self._app_key = config.wx_params.app_id or config.name
-        self._workers = asyncio.Semaphore(config.worker_num)
         self._max_backlog = config.worker_num * self.tuning.max_backlog_per_worker
         self._flights: SingleFlight[tuple[str, ...], Outcome] = SingleFlight(
             ttl_s=self.tuning.dedupe_ttl_s,
@@ -322,9 +325,9 @@ class OfficialAccountService:
 
     # ------------------------------------------------------------------ verification (GET)
 
-    def verify(self, query: Mapping[str, str]) -> HttpAnswer:
+    def verify(self, query: Mapping[str, str] | PushQuery) -> HttpAnswer:
         """The GET verification: the plain ``echostr`` when the signature is right."""
-        q = PushQuery.from_mapping(query)
+        q = query if isinstance(query, PushQuery) else PushQuery.from_mapping(query)
         try:
             verify_request(
                 q, token=self._token, now=self._clock.time(), timeout_s=self.config.timeout
@@ -338,12 +341,16 @@ class OfficialAccountService:
     # ------------------------------------------------------------------------ pushes (POST)
 
     async def handle_push(
-        self, query: Mapping[str, str], body: bytes, *, received_at: float | None = None
+        self,
+        query: Mapping[str, str] | PushQuery,
+        body: bytes,
+        *,
+        received_at: float | None = None,
     ) -> HttpAnswer:
         """Answer one push (see the module docstring). ``received_at`` is the monotonic time
         the request arrived; the reply budget counts from it."""
         started = received_at if received_at is not None else self._clock.monotonic()
-        q = PushQuery.from_mapping(query)
+        q = query if isinstance(query, PushQuery) else PushQuery.from_mapping(query)
         now = self._clock.time()
         config = self.config
         try:
@@ -446,8 +453,7 @@ class OfficialAccountService:
     async def _job(self, push: Push, flight: Flight[Outcome]) -> Outcome:
         reply: Reply
         try:
-            async with self._workers:
-                reply = await self._forward(push)
+            reply = await self._forward(push)
         except Exception:
             log.exception("service %s: forwarding failed", self.config.name)
             reply = NoReply()

@@ -157,7 +157,16 @@ class SingleFlight(Generic[K, T]):
         excess = len(self._flights) - self.max_entries
         if excess <= 0:
             return
-        for key in [k for k, f in self._flights.items() if f.done][:excess]:
+        # finished flights move to the end as they finish, so the oldest finished ones are
+        # near the front, behind at most the running ones: stop as soon as enough are found
+        # (scanning every entry made each new push O(max_entries) once the cache was full)
+        doomed: list[K] = []
+        for key, flight in self._flights.items():
+            if flight.done:
+                doomed.append(key)
+                if len(doomed) == excess:
+                    break
+        for key in doomed:
             del self._flights[key]
 
     def tasks(self) -> list[asyncio.Task[T]]:
