@@ -17,12 +17,14 @@ arrives on the redirect path's query string).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
 import socket
 import sys
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -34,11 +36,38 @@ __all__ = [
     "JsonFormatter",
     "RedactingFilter",
     "configure_logging",
+    "run_event_loop",
     "scrub_credentials",
     "serve",
 ]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a server's ``main`` to the end: ``asyncio.run`` on uvloop when it is installed (it
+    comes with ``uvicorn[standard]``), after freezing what is alive so far.
+
+    * uvloop: the iLink gateway used about a quarter less CPU per inbound message (measured with
+      ``benchmarks/``, inbound throughput, callback mode).
+    * ``gc.freeze()``: what is alive at this point (modules, the app, its configuration) lives as
+      long as the process; moved out of the cyclic collector's reach, it no longer makes a full
+      collection scan ~160,000 objects, which stalled every request in flight for about 0.1 s
+      under load (Official Account push benchmark).
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on POSIX
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
+
 
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _CREDENTIAL = re.compile(

@@ -14,18 +14,16 @@ printed them, defect D5).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
-from typing import Any, NoReturn
+from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from weixin_gateway.api.mp_app import create_mp_app
-from weixin_gateway.api.server import configure_logging, serve
+from weixin_gateway.api.server import configure_logging, run_event_loop, serve
 from weixin_gateway.gateway.mp_gateway import MpGatewayConfig
 from weixin_gateway.mp.config import MpConfig, load_config
 from weixin_gateway.mp.errors import MpConfigError
@@ -77,18 +75,6 @@ def _describe(config: MpConfig) -> list[str]:
 def _fail(message: str, code: int = EXIT_BAD_CONFIG) -> NoReturn:
     click.echo(f"weixin-gateway mp: {message}", err=True)
     sys.exit(code)
-
-
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    """``asyncio.run`` on uvloop when it is installed (it comes with ``uvicorn[standard]``)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(main)
 
 
 @click.command("mp")
@@ -151,7 +137,9 @@ def mp(
     )
     app = create_mp_app(config, settings=settings)
     try:
-        _run(serve(app, host=bind_host, port=bind_port, log_level=log_level, access_log=access_log))
+        run_event_loop(
+            serve(app, host=bind_host, port=bind_port, log_level=log_level, access_log=access_log)
+        )
     except OSError as exc:
         _fail(f"cannot listen on {bind_host or '*'}:{bind_port}: {exc.strerror or exc}", 1)
     except RuntimeError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import re
 import secrets
@@ -90,7 +91,10 @@ def pkcs7_unpad(data: bytes, block_size: int = BLOCK_SIZE) -> bytes:
     return data[:-n]
 
 
+@functools.lru_cache(maxsize=64)
 def _cipher(aes_key: bytes) -> Cipher[modes.CBC]:
+    """The AES-256-CBC cipher of ``aes_key``, built once per key (it is immutable; each
+    operation gets its own context from ``encryptor()``/``decryptor()``)."""
     if len(aes_key) != 32:
         raise ValueError("the AES key must be 32 bytes")
     return Cipher(algorithms.AES(aes_key), modes.CBC(aes_key[:_AES_BLOCK]))

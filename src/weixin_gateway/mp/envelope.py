@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
+from urllib.parse import unquote_plus
 
 from weixin_gateway.mp.crypto import MsgCrypto
 from weixin_gateway.mp.errors import (
@@ -46,6 +47,11 @@ DEFAULT_MAX_BODY = 64 * 1024
 NO_REPLY = "success"
 
 
+_QUERY_NAMES = frozenset(
+    {"signature", "timestamp", "nonce", "encrypt_type", "msg_signature", "openid", "echostr"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class PushQuery:
     """The query parameters WeChat signs a request with (§1.2)."""
@@ -70,6 +76,24 @@ class PushQuery:
             openid=query.get("openid", ""),
             echostr=query.get("echostr"),
         )
+
+    @classmethod
+    def from_query_string(cls, query_string: bytes | str) -> PushQuery:
+        """Take the known parameters from a raw query string (as ASGI's ``query_string``).
+
+        The same result as :meth:`from_mapping` over ``parse_qsl(..., keep_blank_values=True)``
+        with the last value of a repeated name winning (Starlette's ``QueryParams``), but only
+        the names read here are decoded.
+        """
+        text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+        found: dict[str, str] = {}
+        for pair in text.split("&"):
+            name, _, value = pair.partition("=")
+            if "%" in name or "+" in name:
+                name = unquote_plus(name)
+            if name in _QUERY_NAMES:
+                found[name] = unquote_plus(value) if "%" in value or "+" in value else value
+        return cls.from_mapping(found)
 
     @property
     def encrypted(self) -> bool:

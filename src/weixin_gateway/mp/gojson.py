@@ -27,13 +27,18 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
+# built once: json.loads/json.dumps with options build a new decoder/encoder on every call
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_GO_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def parse_json_object(data: bytes | str, *, max_size: int) -> JsonObject:
     """A JSON object from ``data``; integers stay exact ints (never floats), NaN is refused."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > max_size:
         raise PayloadTooLargeError(len(raw), max_size)
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise PayloadError("body is not valid JSON") from exc
     if not isinstance(value, dict):
@@ -43,5 +48,5 @@ def parse_json_object(data: bytes | str, *, max_size: int) -> JsonObject:
 
 def go_json(value: JsonValue) -> bytes:
     """Encode like Go's ``json.Marshal`` + newline: compact, key order kept, ``<>&`` escaped."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _GO_ENCODER.encode(value)
     return (text.translate(_GO_TABLE) + "\n").encode()
