@@ -7,6 +7,11 @@ so the events of one user reach the upstream one at a time and in order, while a
 whose upstream call fails or hangs never holds up any other. A process-wide semaphore bounds
 the calls in flight.
 
+A 2xx answer is recorded in the background: the marks of the events delivered in the last few
+milliseconds are written together (one transaction), so a conversation's next event goes out
+without waiting for the database. A crash before the write re-delivers those events after the
+restart, in order and under the same ``event_id`` (at least once, as below).
+
 A failed attempt (connection error, timeout, non-2xx) is retried after an exponential delay with
 jitter (``base · 2^(attempt-1)``, capped, times a random factor in ``[0.5, 1]``); the conversation
 waits meanwhile, keeping its order. On start-up every ``pending`` event is scheduled again, so a
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 STORE_RETRY_S = 1.0
 #: An event waiting for its media is looked at again this often even if nobody wakes it.
 READY_RECHECK_S = 5.0
+#: Delivered marks are written this long after the first of them, together.
+MARK_WINDOW_S = 0.01
 
 Observer = Callable[[str, float | None], None]
 """Called with an outcome (``delivered``, ``retry``, ``dead``) and, when delivered, the seconds
@@ -75,6 +82,54 @@ class _Conversation:
     task: asyncio.Task[None] | None = None
 
 
+class _DeliveredMarks:
+    """Delivered events whose mark is not written yet; written every :data:`MARK_WINDOW_S`,
+    retried on a store error, flushed on close."""
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._pending: set[int] = set()
+        self._writing: set[int] = set()
+        self._writer: asyncio.Task[None] | None = None
+
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._pending or seq in self._writing
+
+    def add(self, seq: int) -> None:
+        self._pending.add(seq)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._run(), name="marks")
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                await asyncio.sleep(MARK_WINDOW_S)
+                if not await self._write():
+                    await asyncio.sleep(STORE_RETRY_S)
+        finally:
+            self._writer = None
+
+    async def _write(self) -> bool:
+        self._writing, self._pending = self._pending, set()
+        try:
+            await self._store.mark_delivered_many(sorted(self._writing))
+        except Exception:
+            log.exception("could not mark %d delivered events; retrying", len(self._writing))
+            self._pending |= self._writing
+            return False
+        finally:
+            self._writing = set()
+        return True
+
+    async def close(self) -> None:
+        """Write what is waiting (once; after a failure those events are delivered again)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        if self._pending:
+            await self._write()
+
+
 class CallbackDispatcher:
     """Schedules callback deliveries of the events in ``store``; see the module docstring."""
 
@@ -94,6 +149,7 @@ class CallbackDispatcher:
         self.observer = observer
         self._conversations: dict[tuple[str, str], _Conversation] = {}
         self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._marks = _DeliveredMarks(store)
         self._timeout = aiohttp.ClientTimeout(total=config.timeout_s)
         self._closed = False
 
@@ -132,11 +188,12 @@ class CallbackDispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._conversations.clear()
+        await self._marks.close()
 
     # --- internals ----------------------------------------------------------------------------
 
     def _add(self, seq: int, key: tuple[str, str], record: EventRecord | None = None) -> None:
-        if self._closed:
+        if self._closed or seq in self._marks:  # delivered; the store does not know yet
             return
         conversation = self._conversations.get(key)
         if conversation is None:
@@ -202,7 +259,7 @@ class CallbackDispatcher:
             error = await self._post(body, headers)
         attempt = record.attempts + 1
         if error is None:
-            await self.store.mark_delivered(record.seq)
+            self._marks.add(record.seq)
             self._observe("delivered", max(0.0, self.clock.time() - record.created_at))
             return True
         if attempt >= self.config.max_attempts:

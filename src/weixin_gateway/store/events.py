@@ -309,7 +309,6 @@ class EventStore(TableGateway):
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         super().__init__(engine, clock=clock)
         self._ingests = GroupCommit(self._ingest_polls)
-        self._delivered = GroupCommit(self.mark_delivered_many)
 
     # --- writing what a poll brought ----------------------------------------------------------
 
@@ -566,9 +565,8 @@ class EventStore(TableGateway):
     # --- callback delivery --------------------------------------------------------------------
 
     async def mark_delivered(self, seq: int) -> bool:
-        """Delivered (one more attempt); False for no such event. Marks made while another is
-        being written share the next transaction (group commit)."""
-        return await self._delivered.submit(seq)
+        """Delivered (one more attempt); False for no such event."""
+        return (await self.mark_delivered_many([seq]))[0]
 
     async def mark_delivered_many(self, seqs: Sequence[int]) -> list[bool]:
         """Mark events delivered (one more attempt each) in one transaction; which existed."""
