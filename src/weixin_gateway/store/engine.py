@@ -133,7 +133,11 @@ def create_engine(
             sa_url, echo=echo, pool_pre_ping=True, hide_parameters=True, **POOL
         )
     else:
-        engine = create_async_engine(sa_url, echo=echo, hide_parameters=True, **POOL)
+        # every use of a connection ends its own transaction (SQLAlchemy rolls back on close),
+        # so the pool's extra rollback on return only cost a round trip to the driver's thread
+        engine = create_async_engine(
+            sa_url, echo=echo, hide_parameters=True, pool_reset_on_return=None, **POOL
+        )
         _set_sqlite_pragmas(engine, busy_timeout_ms)
     log.debug("database engine for %s", redact_url(sa_url))
     return engine
