@@ -6,16 +6,17 @@ options below override them for one run.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import click
 
 from weixin_gateway.api.gateway_app import create_gateway_app
-from weixin_gateway.api.server import configure_logging, serve
+from weixin_gateway.api.server import configure_logging, run_event_loop, serve
 from weixin_gateway.gateway.settings import SettingsError, load_settings, settings_reference
 from weixin_gateway.store import redact_url
+
+from ._process import raise_open_files_limit, tune_garbage_collector
 
 __all__ = ["serve_command"]
 
@@ -77,9 +78,11 @@ def serve_command(
         f"({settings.delivery_mode} mode, store {redact_url(settings.database_url_or_default)})",
         err=True,
     )
+    raise_open_files_limit()  # a socket per account's long poll
     app = create_gateway_app(settings)
+    tune_garbage_collector()  # thousands of parked polls: see cli/_process.py
     try:
-        asyncio.run(
+        run_event_loop(
             serve(app, host=settings.host, port=settings.port, log_level=settings.log_level)
         )
     except RuntimeError as exc:

@@ -15,6 +15,8 @@ import click
 from weixin_gateway.simulator import Simulator, SimulatorConfig
 from weixin_gateway.simulator.mp import OfficialAccountSimulator
 
+from ._process import raise_open_files_limit, tune_garbage_collector
+
 __all__ = ["simulator"]
 
 
@@ -115,6 +117,8 @@ def simulator(
     """Run a local WeChat: iLink server + CDN (/_sim/) and the Official Account side (/_sim/mp/)."""
     if bot_token is not None and not with_bot:
         raise click.UsageError("--bot-token needs --bot")
+    raise_open_files_limit()  # a socket per held long poll
+    tune_garbage_collector()  # thousands of held polls: see cli/_process.py
     asyncio.run(
         _run(
             host=host,

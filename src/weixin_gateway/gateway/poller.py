@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: notify_start / notify_stop are courtesy calls: stopping many pollers never waits long on them.
 NOTIFY_TIMEOUT_S = 2.0
+#: Shared by every poller that is given none (it is frozen).
+DEFAULT_BACKOFF = PollBackoffConfig()
 
 BatchHandler = Callable[[PollResult], Awaitable[int]]
 ExpiredHandler = Callable[[SessionExpiredError], Awaitable[None]]
@@ -63,7 +65,7 @@ class AccountPoller:
         self.on_batch = on_batch
         self.on_expired = on_expired
         self.on_error = on_error
-        self.backoff = backoff or PollBackoffConfig()
+        self.backoff = backoff or DEFAULT_BACKOFF
         self.clock: Clock = clock or SystemClock()
         self.status = PollStatus()
         self._task: asyncio.Task[None] | None = None

@@ -36,9 +36,11 @@ from weixin_gateway.gateway.outbound import Outbound, SendPart
 from weixin_gateway.gateway.poller import AccountPoller
 from weixin_gateway.gateway.send_request import parts_of
 from weixin_gateway.gateway.settings import GatewaySettings
+from weixin_gateway.ilink.api import ILinkConfig
 from weixin_gateway.ilink.client import PollResult, WeixinClient
 from weixin_gateway.ilink.login import LoginResult
 from weixin_gateway.ilink.media import pick_media_item
+from weixin_gateway.ilink.protocol import Timeouts
 from weixin_gateway.ilink.wire import MessageType, WeixinMessage, dump_wire
 from weixin_gateway.store import (
     AccountRecord,
@@ -60,6 +62,14 @@ log = logging.getLogger(__name__)
 #: A long-polling inbox request looks at the database at least this often (other gateways of
 #: the same database store messages without waking this process).
 INBOX_RECHECK_S = 1.0
+
+#: Added to the server's long-poll hold (``longpolling_timeout_ms``, 35 s) to get the read
+#: timeout of ``getupdates``. Without it a server answering at the end of its hold races the
+#: client's timer: when the timer wins, the connection is closed and the next poll opens a new
+#: one (a TLS handshake against WeChat) — every 35 s per account once the loop is busy.
+LONG_POLL_MARGIN_S = 5.0
+#: One config for every account's client (the clients hold a reference, not a copy).
+ILINK_CONFIG = ILinkConfig(timeouts=Timeouts(long_poll_margin=LONG_POLL_MARGIN_S))
 
 
 class UnknownAccountError(LookupError):
@@ -93,6 +103,9 @@ class IlinkGateway:
         self._send_workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._send_queues: dict[tuple[str, str], asyncio.Queue[SendTaskRecord]] = {}
         self._known_tasks: set[str] = set()
+        #: per account, the cursor the store holds with no poll error recorded: an empty poll
+        #: that leaves it so has nothing to write (see :meth:`_store_batch`)
+        self._stored_cursors: dict[str, str] = {}
         self._inbox_changed = asyncio.Event()
         self._started = False
 
@@ -284,6 +297,7 @@ class IlinkGateway:
         poller = self._pollers.pop(account_id, None)
         if poller is not None:
             await poller.stop()
+        self._stored_cursors.pop(account_id, None)
         client = self._clients.pop(account_id, None)
         if client is not None:
             await client.close()
@@ -302,6 +316,7 @@ class IlinkGateway:
                 cdn_base_url=record.cdn_base_url or self.settings.cdn_base_url,
                 session=self.http,
                 poll_session=self.poll_http,
+                config=ILINK_CONFIG,
                 clock=self.clock,
                 text_chunk_limit=self.settings.text_chunk_limit,
                 media_max_bytes=self.settings.media_max_bytes,
@@ -386,6 +401,8 @@ class IlinkGateway:
         existing = self._pollers.get(record.account_id)
         if (existing is not None and existing.running) or record.session_state != "active":
             return
+        if not record.last_error:
+            self._stored_cursors[record.account_id] = record.cursor
         poller = self._new_poller(record)
         self._pollers[record.account_id] = poller
         poller.start()
@@ -402,6 +419,7 @@ class IlinkGateway:
 
         async def on_error(error: str) -> None:
             self.metrics.polls_total.labels(outcome="error").inc()
+            self._stored_cursors.pop(account_id, None)  # the next poll clears the error
             await self.accounts.record_poll(account_id, error=error)
 
         return AccountPoller(
@@ -460,6 +478,7 @@ class IlinkGateway:
     async def _expired(self, account_id: str, exc: SessionExpiredError) -> None:
         log.warning("account %s: session expired (-14); log in again to resume", account_id)
         self.metrics.polls_total.labels(outcome="expired").inc()
+        self._stored_cursors.pop(account_id, None)
         await self.accounts.mark_expired(account_id, "session expired (-14): log in again")
         poller = self._pollers.pop(account_id, None)
         if poller is not None:
@@ -470,6 +489,18 @@ class IlinkGateway:
     # --- storing what arrives -----------------------------------------------------------------
 
     async def _store_batch(self, account_id: str, result: PollResult) -> int:
+        """Store a poll's messages and cursor; the number of new events.
+
+        An idle poll (no message, the cursor the store already holds, no error to clear) writes
+        nothing: with 10,000 accounts that was a transaction every 3.5 ms for no change
+        (``benchmarks/scenarios/idle.py``). The time of the last poll is the poller's own
+        (:class:`~.poller.PollStatus`); the store keeps the time of the last poll that changed
+        something.
+        """
+        if not result.msgs and self._stored_cursors.get(account_id) == result.cursor:
+            self.metrics.polls_total.labels(outcome="empty").inc()
+            return 0
+        self._stored_cursors.pop(account_id, None)  # unknown until the write commits
         incoming = [self._new_event(msg) for msg in result.msgs if _is_inbound(msg)]
         stored = await self.events.ingest(
             account_id,
@@ -478,6 +509,7 @@ class IlinkGateway:
             mode=self.settings.delivery_mode,
             dedup_window_s=self.settings.dedup_window_ms / 1000,
         )
+        self._stored_cursors[account_id] = result.cursor
         self.metrics.polls_total.labels(outcome="ok" if result.msgs else "empty").inc()
         self.metrics.messages_in_total.inc(len(stored.stored))
         if stored.duplicates_by_id:
