@@ -57,26 +57,6 @@ def _sizes(tiny: bool) -> list[int]:
     return [10, 20] if tiny else [1_000, 5_000, 10_000]
 
 
-async def _held(stack: IlinkStack) -> int:
-    stats = await stack.sim_call("GET", "/_sim/stats")
-    return int(stats["held_polls"])
-
-
-async def _wait_parked(stack: IlinkStack, expected: int, timeout: float) -> int:
-    """Wait until the simulator holds a poll for every account (less a few re-arming now)."""
-    slack = expected // 500  # at 10,000 a handful are always between two polls
-    deadline = time.monotonic() + timeout
-    while True:
-        held = await _held(stack)
-        if held >= expected - slack:
-            return held
-        if not stack.gateway.alive():
-            raise RuntimeError(f"gateway died:\n{stack.gateway.log_tail()}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {held} of {expected} long polls held")
-        await asyncio.sleep(0.2)
-
-
 async def _polls_done(stack: IlinkStack) -> float:
     """The gateway's count of finished polls (``weixin_gateway_polls_total``, all outcomes)."""
     async with stack.http.get(stack.gateway_url + "/metrics") as response:
@@ -176,7 +156,7 @@ async def _window(stack: IlinkStack, seconds: float) -> Window:
         window.wall_s,
         polls,
         peak,
-        await _held(stack),
+        await stack.held_polls(),
         kernel_s,
     )
 
@@ -221,7 +201,7 @@ async def run(ctx: RunContext) -> ScenarioResult:
         for size in sizes:
             began = time.monotonic()
             register_rate = await _register(stack, bots[len(stack.accounts) : size])
-            await _wait_parked(stack, size, timeout=120)
+            await stack.wait_parked(size, timeout=120, slack=size // 500)
             parked_after = time.monotonic() - began
             first = await _window(stack, window_s)
             parked = await _window(stack, window_s)

@@ -17,7 +17,6 @@ arrives on the redirect path's query string).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import re
@@ -48,17 +47,8 @@ T = TypeVar("T")
 
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run a server's ``main`` to the end: ``asyncio.run`` on uvloop when it is installed (it
-    comes with ``uvicorn[standard]``), after freezing what is alive so far.
-
-    * uvloop: the iLink gateway used about a quarter less CPU per inbound message (measured with
-      ``benchmarks/``, inbound throughput, callback mode).
-    * ``gc.freeze()``: what is alive at this point (modules, the app, its configuration) lives as
-      long as the process; moved out of the cyclic collector's reach, it no longer makes a full
-      collection scan ~160,000 objects, which stalled every request in flight for about 0.1 s
-      under load (Official Account push benchmark).
-    """
-    gc.collect()
-    gc.freeze()
+    comes with ``uvicorn[standard]``). Measured with ``benchmarks/`` (inbound throughput,
+    callback mode): the iLink gateway used about a quarter less CPU per message on uvloop."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard] on POSIX

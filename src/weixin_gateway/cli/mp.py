@@ -29,6 +29,8 @@ from weixin_gateway.mp.config import MpConfig, load_config
 from weixin_gateway.mp.errors import MpConfigError
 from weixin_gateway.mp.gojson import JsonValue
 
+from ._process import tune_garbage_collector
+
 __all__ = ["mp", "redacted_config"]
 
 
@@ -137,6 +139,7 @@ def mp(
     )
     app = create_mp_app(config, settings=settings)
     try:
+        tune_garbage_collector()  # a full collection over start-up objects stalled pushes
         run_event_loop(
             serve(app, host=bind_host, port=bind_port, log_level=log_level, access_log=access_log)
         )
