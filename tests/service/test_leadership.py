@@ -110,3 +110,68 @@ async def test_standby_requests_reach_the_leader(tmp_path: Path, database_url: s
         status, body = await standby.call("POST", f"/accounts/{account_id}/poll-once")
         assert status == 409
         assert "stands by" in body["error"]
+
+
+async def test_token_replaced_on_a_standby_reaches_the_leader(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The leader skips re-reading the accounts while the table is unchanged; a new token
+    written by another gateway still changes it, and the leader polls with the new token."""
+    async with (
+        GatewayHarness(tmp_path / "a", database_url=database_url, leader_lease_ms=600) as leader,
+        GatewayHarness(
+            tmp_path / "b", database_url=database_url, sim=leader.sim, leader_lease_ms=600
+        ) as standby,
+    ):
+        await leader.register("shared")
+        old_poller = leader.gateway.poller_of("shared")
+        assert old_poller is not None
+        await standby.register("shared", bot=leader.sim.create_bot())
+        assert standby.bot is not None
+        new_token = standby.bot.bot_token
+
+        def polls_with_new_token() -> bool:
+            poller = leader.gateway.poller_of("shared")
+            return poller is not None and poller.client.api.token == new_token
+
+        await eventually(polls_with_new_token)
+        leader.sim.inject_message(standby.bot.bot_id, text="new session")
+        [event] = await leader.upstream.wait_events(1)
+        assert event["text"] == "new session"
+
+
+async def test_unchanged_accounts_are_not_read_again_on_each_renewal(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with GatewayHarness(
+        tmp_path / "a", database_url=database_url, leader_lease_ms=300
+    ) as harness:
+        await harness.register()
+        gateway = harness.gateway
+        full_reads = 0
+        read_all = gateway.accounts.all
+
+        async def counting_all() -> list[object]:
+            nonlocal full_reads
+            full_reads += 1
+            return list(await read_all())
+
+        gateway.accounts.all = counting_all  # type: ignore[method-assign]
+        renewals = 0
+        sync = gateway.sync_with_store
+
+        async def counting_sync() -> None:
+            nonlocal renewals
+            renewals += 1
+            await sync()
+
+        gateway.leadership.on_renewed = counting_sync
+        await eventually(lambda: renewals >= 4, timeout=10)
+        assert full_reads <= 1  # at most the first renewal after registering
+        before = full_reads
+        await harness.register("second")  # the table changes: one full read follows
+        await eventually(lambda: full_reads == before + 1)
+        assert gateway.poller_of("second") is not None
+        seen = renewals
+        await eventually(lambda: renewals >= seen + 4, timeout=10)
+        assert full_reads == before + 1

@@ -106,6 +106,8 @@ class IlinkGateway:
         #: per account, the cursor the store holds with no poll error recorded: an empty poll
         #: that leaves it so has nothing to write (see :meth:`_store_batch`)
         self._stored_cursors: dict[str, str] = {}
+        # the accounts table as of the last full sync_pollers, and how many pollers it left
+        self._synced: tuple[tuple[int, float, float], int] | None = None
         self._inbox_changed = asyncio.Event()
         self._started = False
 
@@ -373,6 +375,14 @@ class IlinkGateway:
         database may have registered, replaced, expired or removed one)."""
         if not self.is_leader:
             return
+        fingerprint = await self.accounts.fingerprint()
+        if (
+            self.polling_enabled
+            and self._synced == (fingerprint, len(self._pollers))
+            and all(poller.running for poller in self._pollers.values())
+        ):
+            return  # nothing changed since the last full sync: skip reading every account
+        self._synced = None
         records = {r.account_id: r for r in await self.accounts.all()}
         stale = [
             account_id
@@ -386,11 +396,14 @@ class IlinkGateway:
         if self.polling_enabled:
             for record in records.values():
                 self._start_poller(record)
+            if await self.accounts.fingerprint() == fingerprint:  # not changed while reading
+                self._synced = (fingerprint, len(self._pollers))
         self.metrics.pollers_running.set(len(self._pollers))
 
     async def _stop_pollers(self) -> None:
         pollers = list(self._pollers.values())
         self._pollers.clear()
+        self._synced = None
         await asyncio.gather(*(p.stop() for p in pollers))
         self.last_finished_at = self.clock.time()
         self.metrics.pollers_running.set(0)

@@ -95,6 +95,20 @@ class AccountStore(TableGateway):
             rows = await connection.execute(select(accounts).order_by(accounts.c.created_at))
         return [AccountRecord.from_row(r) for r in rows]
 
+    async def fingerprint(self) -> tuple[int, float, float]:
+        """A cheap summary of the table that changes whenever an account is added, replaced,
+        expired or removed (``count``, ``sum`` and ``max`` of ``updated_at``); polls and
+        cursors leave it alone. Lets the leader skip re-reading every account when nothing
+        changed."""
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(accounts.c.updated_at), 0.0),
+            func.coalesce(func.max(accounts.c.updated_at), 0.0),
+        ).select_from(accounts)
+        async with self.read() as connection:
+            count, total, newest = (await connection.execute(query)).one()
+        return int(count), float(total), float(newest)
+
     async def count_by_state(self) -> dict[str, int]:
         query = select(accounts.c.session_state, func.count()).group_by(accounts.c.session_state)
         async with self.read() as connection:
