@@ -133,7 +133,6 @@ class IlinkGateway:
         self.events = EventStore(self.engine, clock=self.clock)
         self.send_tasks = SendTaskStore(self.engine, clock=self.clock)
         self.http = open_session(HttpClientConfig(limit=200))
-        self.poll_http = open_session(HttpClientConfig(limit=0, default_timeout_s=300))
         self.upstream_http = open_session(HttpClientConfig(limit=512))
         self.media_in = InboundMedia(
             settings.inbound_path, max_bytes=settings.media_max_bytes, transcode_voice=True
@@ -247,7 +246,7 @@ class IlinkGateway:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
-        for session in (self.http, self.poll_http, self.upstream_http):
+        for session in (self.http, self.upstream_http):
             await session.close()
         await self.engine.dispose()
 
@@ -317,7 +316,6 @@ class IlinkGateway:
                 record.bot_token,
                 cdn_base_url=record.cdn_base_url or self.settings.cdn_base_url,
                 session=self.http,
-                poll_session=self.poll_http,
                 config=ILINK_CONFIG,
                 clock=self.clock,
                 text_chunk_limit=self.settings.text_chunk_limit,

@@ -2,13 +2,15 @@
 
 This module and :mod:`.cdn` are the only places the SDK touches aiohttp. Every request has a
 finite timeout (:class:`~.protocol.Timeouts`); the ``getupdates`` long poll runs on its own
-connection pool so a 35 s hold can never starve sends. Errors follow :mod:`weixin_gateway.errors`:
-network failures, non-2xx statuses, undecodable replies and ``ret``/``errcode`` refusals are
-different exceptions.
+connection so a 35 s hold can never starve sends: a kept-alive connection of this object's own
+(:mod:`.keepalive`, a quarter of aiohttp's CPU per poll), or the ``poll_session`` given.
+Errors follow :mod:`weixin_gateway.errors`: network failures, non-2xx statuses, undecodable
+replies and ``ret``/``errcode`` refusals are different exceptions.
 
-Sessions passed in are borrowed (never closed here); sessions created here are closed by
-:meth:`ILinkApi.close` / ``async with``. Pass one shared ``session`` and ``poll_session`` to many
-``ILinkApi`` objects to serve many accounts from two connection pools.
+Sessions passed in are borrowed (never closed here); sessions and connections created here are
+closed by :meth:`ILinkApi.close` / ``async with``. Pass one shared ``session`` to many
+``ILinkApi`` objects to serve many accounts from one connection pool; pass a ``poll_session``
+only to route the long polls through aiohttp too (e.g. for its proxy support).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from weixin_gateway._resource import Closeable
 from weixin_gateway.errors import DecodeError, HttpStatusError, NetworkError, RequestTimeoutError
 
 from .envelope import raise_for_envelope
+from .keepalive import ConnectionFailed, KeepAliveConnection, ReplyTooLarge
 from .protocol import (
     APP_ID,
     BOT_TYPE,
@@ -138,6 +141,7 @@ class ILinkApi(Closeable):
         self._session = session
         self._poll_session = poll_session
         self._owned: list[aiohttp.ClientSession] = []
+        self._long_poll: KeepAliveConnection | None = None
         self._base_info = _shared_base_info(self.config)
         self._long_poll_timeout = self.config.timeouts.long_poll
 
@@ -164,6 +168,8 @@ class ILinkApi(Closeable):
         owned, self._owned = self._owned, []
         for session in owned:
             await session.close()
+        if self._long_poll is not None:
+            await self._long_poll.close()
 
     def _new_session(self, *, limit: int) -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(
@@ -182,7 +188,8 @@ class ILinkApi(Closeable):
 
     @property
     def poll_session(self) -> aiohttp.ClientSession:
-        """The long-poll pool: separate from :attr:`session` unless one was passed for both."""
+        """An aiohttp pool for long polls: the one given, else created on first use (and then
+        used by :meth:`getupdates` instead of the kept-alive connection)."""
         if self._poll_session is None or self._poll_session.closed:
             self._poll_session = self._new_session(limit=0)
         return self._poll_session
@@ -210,8 +217,44 @@ class ILinkApi(Closeable):
         headers: Mapping[str, str],
         body: bytes | None = None,
         session: aiohttp.ClientSession | None = None,
+        long_poll: bool = False,
     ) -> dict[str, Any]:
-        """Send one request; return the decoded JSON object or raise a transport/decode error."""
+        """Send one request; return the decoded JSON object or raise a transport/decode error.
+
+        ``long_poll``: a POST on the poll session if there is one, else on the kept-alive
+        connection."""
+        poll_session = self._poll_session
+        if long_poll and (poll_session is None or poll_session.closed):
+            status, raw = await self._kept_alive(label, url, headers, body or b"", timeout)
+        else:
+            if long_poll:
+                session = poll_session
+            status, raw = await self._exchange(
+                label, method, url, timeout=timeout, headers=headers, body=body, session=session
+            )
+        if not 200 <= status < 300:
+            raise HttpStatusError(label, status, raw[:500].decode("utf-8", "replace"))
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DecodeError(f"{label}: reply is not JSON: {raw[:200]!r}") from exc
+        if not isinstance(data, dict):
+            raise DecodeError(f"{label}: reply is not a JSON object: {raw[:200]!r}")
+        return data
+
+    async def _exchange(
+        self,
+        label: str,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        session: aiohttp.ClientSession | None,
+    ) -> tuple[int, bytes]:
+        """One request through aiohttp: the status and the body (its first 500 bytes when
+        the status is not 2xx)."""
         http = session or self.session
         try:
             async with http.request(
@@ -223,23 +266,29 @@ class ILinkApi(Closeable):
                 allow_redirects=False,
             ) as resp:
                 if not 200 <= resp.status < 300:
-                    excerpt = await resp.content.read(500)
-                    raise HttpStatusError(label, resp.status, excerpt.decode("utf-8", "replace"))
+                    return resp.status, await resp.content.read(500)
                 if resp.content_length is not None and resp.content_length <= MAX_REPLY_BYTES:
-                    raw = await resp.read()  # the usual reply: one read, no chunk loop
-                else:
-                    raw = await read_capped(label, resp, MAX_REPLY_BYTES)
+                    return resp.status, await resp.read()  # the usual reply: one read
+                return resp.status, await read_capped(label, resp, MAX_REPLY_BYTES)
         except TimeoutError as exc:
             raise RequestTimeoutError(f"{label} timed out after {timeout:g} s") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"{label} failed: {exc.__class__.__name__}: {exc}") from exc
+
+    async def _kept_alive(
+        self, label: str, url: str, headers: Mapping[str, str], body: bytes, timeout: float
+    ) -> tuple[int, bytes]:
+        """One POST on this object's kept-alive connection (:mod:`.keepalive`)."""
+        if self._long_poll is None:
+            self._long_poll = KeepAliveConnection(max_body=MAX_REPLY_BYTES)
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DecodeError(f"{label}: reply is not JSON: {raw[:200]!r}") from exc
-        if not isinstance(data, dict):
-            raise DecodeError(f"{label}: reply is not a JSON object: {raw[:200]!r}")
-        return data
+            return await self._long_poll.post(url, headers, body, timeout=timeout)
+        except TimeoutError as exc:
+            raise RequestTimeoutError(f"{label} timed out after {timeout:g} s") from exc
+        except ReplyTooLarge as exc:
+            raise DecodeError(f"{label}: {exc}") from None
+        except ConnectionFailed as exc:
+            raise NetworkError(f"{label} failed: {exc}") from exc
 
     async def _call(
         self,
@@ -251,6 +300,7 @@ class ILinkApi(Closeable):
         timeout: float,
         session: aiohttp.ClientSession | None = None,
         check: bool = True,
+        long_poll: bool = False,
     ) -> _M:
         data = await self._request(
             label,
@@ -260,6 +310,7 @@ class ILinkApi(Closeable):
             headers=self._post_headers(auth=True),
             body=dumps_wire(payload),
             session=session,
+            long_poll=long_poll,
         )
         if check:
             raise_for_envelope(label, data)
@@ -352,7 +403,7 @@ class ILinkApi(Closeable):
                 payload,
                 GetUpdatesResponse,
                 timeout=timeout,
-                session=self.poll_session,
+                long_poll=True,
             )
         except RequestTimeoutError:
             log.debug("getupdates: client timeout after %.1f s; treating as idle", timeout)

@@ -1,0 +1,355 @@
+"""The ``getupdates`` long poll over one kept-alive HTTP/1.1 connection per account.
+
+Every account re-sends its long poll each time the server answers, at least once per hold
+(35 s), so a gateway with 10,000 accounts makes about 286 of them a second while nothing
+happens, and one per message while messages flow. aiohttp builds a request object, headers
+multidict, timer handles, a response object and a stream reader for each: about 265 µs of CPU
+per request on the benchmark machine, against about 70 µs for the same exchange on a bare
+asyncio protocol (``benchmarks/README.md``). That difference was most of an idle gateway's CPU,
+so this one request, always the same shape to the same host, takes the short path:
+
+* one connection per :class:`KeepAliveConnection`, opened on first use and reused while the
+  server keeps it open; a second request made while one is out gets a connection of its own;
+* the request is written in one piece (request line, headers, body);
+* the reply is parsed here: status line, headers, and a body framed by ``Content-Length``, by
+  ``Transfer-Encoding: chunked`` or by the end of the connection; no content coding is asked
+  for (no ``Accept-Encoding``), so none is decoded;
+* a connection the server closed is noticed when it closes (the next poll opens a new one);
+  a request that fails is not sent again here: the poller's backoff decides, as with aiohttp;
+* every failure is a :class:`ConnectionFailed` or :class:`TimeoutError`, and the connection it
+  happened on is dropped.
+
+Everything else the SDK sends (messages, uploads, QR login, the CDN) stays on aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, cast
+from urllib.parse import urlsplit
+
+__all__ = ["ConnectionFailed", "KeepAliveConnection", "ReplyTooLarge"]
+
+#: The longest status line plus headers accepted.
+MAX_HEAD_BYTES: Final = 64 * 1024
+_CRLF: Final = b"\r\n"
+
+
+class ConnectionFailed(Exception):
+    """The exchange could not be completed: connect, TLS, reset, or a malformed reply."""
+
+
+class ReplyTooLarge(ConnectionFailed):
+    """The reply body is over the limit given to :class:`KeepAliveConnection`."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+
+
+@functools.lru_cache(maxsize=256)
+def _split(url: str) -> tuple[_Origin, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectionFailed(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ConnectionFailed(f"bad port in URL: {exc}") from None
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    netloc = parts.netloc.rpartition("@")[2]  # never send userinfo
+    return _Origin(parts.scheme, parts.hostname, port, netloc), target
+
+
+@functools.lru_cache(maxsize=1)
+def _default_tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+class _Reply(asyncio.Protocol):
+    """One connection; parses the reply to the request in flight."""
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._status = 0
+        self._length: int | None = None  # Content-Length; None: chunked or until close
+        self._chunked = False
+        self._in_body = False
+        self._body = bytearray()
+        self._chunk_left = -1  # chunked: bytes left of the current chunk (-1: size line next)
+        self.reusable = False
+
+    # --- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            self.abort()  # bytes nobody asked for: the connection can't be trusted any more
+            return
+        self._buffer += data
+        try:
+            self._parse()
+        except ConnectionFailed as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._in_body and self._length is None and not self._chunked:
+            self._finish(reusable=False)  # the body ran until the server closed
+            return
+        reason = f"{type(exc).__name__}: {exc}" if exc else "server closed the connection"
+        self._fail(ConnectionFailed(reason))
+
+    # --- the exchange -------------------------------------------------------------------------
+
+    def start(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        assert self.transport is not None
+        self._reset()
+        self._buffer.clear()
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self._waiter
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, exc: ConnectionFailed) -> None:
+        self.reusable = False
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self.abort()
+
+    def _finish(self, *, reusable: bool) -> None:
+        self.reusable = reusable and not self.closed and not self._buffer
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result((self._status, bytes(self._body)))
+
+    def _parse(self) -> None:
+        while not self._in_body:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD_BYTES:
+                    raise ConnectionFailed("reply headers are too long")
+                return
+            head = bytes(self._buffer[:end])
+            del self._buffer[: end + 4]
+            if self._read_head(head):
+                self._in_body = True
+        if self._chunked:
+            self._parse_chunks()
+        elif self._length is not None:
+            if len(self._buffer) >= self._length:
+                self._body += self._buffer[: self._length]
+                del self._buffer[: self._length]
+                self._finish(reusable=self.reusable)
+        else:
+            self._take(len(self._buffer))  # until the server closes
+
+    def _read_head(self, head: bytes) -> bool:
+        """Status line and headers; False for an interim (1xx) reply, which is skipped."""
+        lines = head.split(_CRLF)
+        version, _, rest = lines[0].partition(b" ")
+        status_text = rest[:3]
+        if not version.startswith(b"HTTP/1.") or not status_text.isdigit():
+            raise ConnectionFailed(f"not an HTTP/1.x reply: {lines[0][:80]!r}")
+        status = int(status_text)
+        if 100 <= status < 200:
+            return False
+        self._status = status
+        keep_alive = version == b"HTTP/1.1"
+        length: int | None = None
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise ConnectionFailed("malformed reply header")
+            name = name.strip().lower()
+            value = value.strip()
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise ConnectionFailed("malformed Content-Length")
+                length = int(value)
+            elif name == b"transfer-encoding":
+                if value.lower().split(b",")[-1].strip() != b"chunked":
+                    raise ConnectionFailed(f"unsupported Transfer-Encoding {value[:40]!r}")
+                self._chunked = True
+            elif name == b"connection":
+                tokens = {t.strip() for t in value.lower().split(b",")}
+                if b"close" in tokens:
+                    keep_alive = False
+                elif b"keep-alive" in tokens:
+                    keep_alive = True
+        if status in (204, 304):
+            length = 0
+        if self._chunked:
+            length = None
+        elif length is None:
+            keep_alive = False  # framed by the end of the connection
+        if length is not None and length > self.max_body:
+            raise ReplyTooLarge(f"reply of {length} bytes is over {self.max_body}")
+        self._length = length
+        self.reusable = keep_alive
+        return True
+
+    def _take(self, count: int) -> None:
+        if len(self._body) + count > self.max_body:
+            raise ReplyTooLarge(f"reply is over {self.max_body} bytes")
+        self._body += self._buffer[:count]
+        del self._buffer[:count]
+
+    def _parse_chunks(self) -> None:
+        while True:
+            if self._chunk_left == -1:  # a chunk-size line
+                end = self._buffer.find(_CRLF)
+                if end < 0:
+                    if len(self._buffer) > 1024:
+                        raise ConnectionFailed("malformed chunk size")
+                    return
+                size_text = bytes(self._buffer[:end]).split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise ConnectionFailed("malformed chunk size") from None
+                del self._buffer[: end + 2]
+                if size == 0:
+                    self._chunk_left = -2  # the trailer section follows
+                else:
+                    self._chunk_left = size
+            if self._chunk_left == -2:  # trailers, up to an empty line
+                end = self._buffer.find(_CRLF)
+                if end < 0:
+                    return
+                del self._buffer[: end + 2]
+                if end == 0:
+                    self._finish(reusable=self.reusable)
+                    return
+                continue
+            if len(self._buffer) < self._chunk_left + 2:
+                take = min(len(self._buffer), self._chunk_left)
+                self._take(take)
+                self._chunk_left -= take
+                return
+            self._take(self._chunk_left)
+            if self._buffer[:2] != _CRLF:
+                raise ConnectionFailed("malformed chunk")
+            del self._buffer[:2]
+            self._chunk_left = -1
+
+
+class KeepAliveConnection:
+    """POST requests over one kept-alive connection (see the module docstring).
+
+    ``tls`` is the context for ``https`` URLs (default: the system's trust store, verified).
+    Replies over ``max_body`` bytes fail with :class:`ReplyTooLarge`.
+    """
+
+    def __init__(self, *, tls: ssl.SSLContext | None = None, max_body: int) -> None:
+        self._tls = tls
+        self.max_body = max_body
+        self._idle: tuple[_Origin, _Reply] | None = None
+        self._busy: set[_Reply] = set()
+
+    def __repr__(self) -> str:
+        state = "idle" if self._idle is not None else "none idle"
+        return f"KeepAliveConnection({state}, {len(self._busy)} busy)"
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float
+    ) -> tuple[int, bytes]:
+        """``(status, body)`` of one POST; the whole exchange, connect included, within
+        ``timeout`` seconds (else :class:`TimeoutError`)."""
+        origin, target = _split(url)
+        request = _request_bytes(origin, target, headers, body)
+        async with asyncio.timeout(timeout):
+            reply = self._take_idle(origin) or await self._connect(origin)
+            return await self._exchange(origin, reply, request)
+
+    async def close(self) -> None:
+        """Close every connection (a request still out fails)."""
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            idle[1].abort()
+        for reply in list(self._busy):
+            reply.abort()
+        self._busy.clear()
+
+    def _take_idle(self, origin: _Origin) -> _Reply | None:
+        idle, self._idle = self._idle, None
+        if idle is None:
+            return None
+        if idle[0] != origin or idle[1].closed:
+            idle[1].abort()
+            return None
+        return idle[1]
+
+    async def _connect(self, origin: _Origin) -> _Reply:
+        loop = asyncio.get_running_loop()
+        tls = (self._tls or _default_tls()) if origin.scheme == "https" else None
+        try:
+            _, reply = await loop.create_connection(
+                lambda: _Reply(self.max_body),
+                origin.host,
+                origin.port,
+                ssl=tls,
+                server_hostname=origin.host if tls is not None else None,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionFailed(f"cannot connect: {type(exc).__name__}: {exc}") from exc
+        return reply
+
+    async def _exchange(self, origin: _Origin, reply: _Reply, request: bytes) -> tuple[int, bytes]:
+        self._busy.add(reply)
+        try:
+            result = await reply.start(request)
+        except BaseException:
+            reply.abort()
+            raise
+        finally:
+            self._busy.discard(reply)
+        if reply.reusable and self._idle is None:
+            self._idle = (origin, reply)
+        else:
+            reply.abort()
+        return result
+
+
+def _request_bytes(origin: _Origin, target: str, headers: Mapping[str, str], body: bytes) -> bytes:
+    lines = [f"POST {target} HTTP/1.1", f"Host: {origin.host_header}"]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+            raise ConnectionFailed(f"header {name!r} contains a line break")
+        lines.append(f"{name}: {value}")
+    lines.append("Accept: */*")
+    lines.append(f"Content-Length: {len(body)}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    except UnicodeEncodeError:
+        raise ConnectionFailed("a header value is not Latin-1") from None
