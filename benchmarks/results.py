@@ -12,6 +12,7 @@ import os
 import platform
 import statistics
 import sys
+import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -78,7 +79,16 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "speed_us": python_speed_us(),
     }
+
+
+def python_speed_us() -> float:
+    """µs for ``sum(range(1000))`` in this interpreter, best of 5: how fast this machine runs
+    Python right now. Runs on different days (or hosts) differ by this factor; compare figures
+    across runs only after scaling by it."""
+    timer = timeit.Timer("sum(range(1000))")
+    return round(min(timer.repeat(repeat=5, number=2000)) / 2000 * 1e6, 2)
 
 
 def percentiles_ms(samples_ns: Sequence[int]) -> dict[str, float]:

@@ -29,7 +29,7 @@ class Scenario:
 
 
 def _load() -> dict[str, Scenario]:
-    from . import idle, inbound, media_in, oa_push, outbound
+    from . import idle, inbound, media_in, oa_push, outbound, poll_transport
 
     return {
         "inbound-latency": Scenario(inbound.LATENCY_TITLE, inbound.run_latency),
@@ -38,6 +38,7 @@ def _load() -> dict[str, Scenario]:
         "idle-scale": Scenario(idle.TITLE, idle.run),
         "media-in": Scenario(media_in.TITLE, media_in.run),
         "oa-push": Scenario(oa_push.TITLE, oa_push.run),
+        "poll-transport": Scenario(poll_transport.TITLE, poll_transport.run),
     }
 
 
