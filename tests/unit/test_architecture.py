@@ -11,6 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "weixin_gateway"
 
 _BELOW_STORE = (
     "weixin_gateway._ints",
+    "weixin_gateway._lazy",
     "weixin_gateway._bodies",
     "weixin_gateway._resource",
     "weixin_gateway.ilink",
@@ -55,6 +56,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "mp": (
         "weixin_gateway._ints",
+        "weixin_gateway._lazy",
         "weixin_gateway._bodies",
         "weixin_gateway._resource",
         "weixin_gateway.mp",
