@@ -9,6 +9,8 @@ import json
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weixin_gateway.errors import (
     ApiError,
@@ -20,6 +22,7 @@ from weixin_gateway.errors import (
     SessionExpiredError,
 )
 from weixin_gateway.ilink import ILinkApi, ILinkConfig
+from weixin_gateway.ilink.api import _base_info_json, _getupdates_body
 from weixin_gateway.ilink.protocol import Timeouts
 from weixin_gateway.ilink.wire import (
     GetUploadUrlRequest,
@@ -27,6 +30,7 @@ from weixin_gateway.ilink.wire import (
     TextItem,
     TypingStatus,
     WeixinMessage,
+    dumps_wire,
 )
 from weixin_gateway.simulator import FaultPlan, Simulator
 
@@ -412,3 +416,11 @@ async def test_an_oversized_reply_is_refused(monkeypatch: pytest.MonkeyPatch) ->
                 await api.getconfig("u")
     finally:
         await runner.cleanup()
+
+
+@given(cursor=st.text(max_size=200))
+def test_getupdates_body_is_what_dumps_wire_gives(cursor: str) -> None:
+    """The long poll's body is built from a pre-serialized base_info: same bytes as the model."""
+    config = ILinkConfig(route_tag="7", bot_agent="Agent/1.0")
+    expected = dumps_wire({"get_updates_buf": cursor, "base_info": _base_info_json(config)})
+    assert _getupdates_body(cursor, config) == expected

@@ -294,7 +294,7 @@ class ILinkApi(Closeable):
         self,
         label: str,
         path: str,
-        payload: BaseModel | dict[str, Any],
+        payload: BaseModel | dict[str, Any] | bytes,
         response: type[_M],
         *,
         timeout: float,
@@ -308,7 +308,7 @@ class ILinkApi(Closeable):
             _url(self.base_url, path),
             timeout=timeout,
             headers=self._post_headers(auth=True),
-            body=dumps_wire(payload),
+            body=payload if isinstance(payload, bytes) else dumps_wire(payload),
             session=session,
             long_poll=long_poll,
         )
@@ -394,7 +394,7 @@ class ILinkApi(Closeable):
         """
         # what GetUpdatesRequest(get_updates_buf=..., base_info=...) dumps to, without building
         # and dumping a model for every poll
-        payload = {"get_updates_buf": get_updates_buf, "base_info": _base_info_json(self.config)}
+        payload = _getupdates_body(get_updates_buf, self.config)
         timeout = self._long_poll_timeout + self.config.timeouts.long_poll_margin
         try:
             result = await self._call(
@@ -477,7 +477,7 @@ class ILinkApi(Closeable):
             build_url(self.base_url, Paths.SENDTYPING),
             timeout=self.config.timeouts.typing,
             headers=self._post_headers(auth=True),
-            body=dumps_wire(payload),
+            body=payload if isinstance(payload, bytes) else dumps_wire(payload),
         )
         if -14 in (data.get("ret"), data.get("errcode")):
             raise_for_envelope("sendtyping", data)
@@ -530,6 +530,18 @@ def _shared_base_info(config: ILinkConfig) -> BaseInfo:
 def _base_info_json(config: ILinkConfig) -> dict[str, Any]:
     """``base_info`` as JSON-ready data, shared: callers only serialize it, never change it."""
     return dump_wire(_shared_base_info(config))
+
+
+@functools.lru_cache(maxsize=16)
+def _base_info_bytes(config: ILinkConfig) -> bytes:
+    return dumps_wire(_base_info_json(config))
+
+
+def _getupdates_body(get_updates_buf: str, config: ILinkConfig) -> bytes:
+    """``dumps_wire({"get_updates_buf": ..., "base_info": ...})``, byte for byte, with the
+    ``base_info`` part serialized once per config instead of once per poll."""
+    cursor = json.dumps(get_updates_buf, ensure_ascii=False).encode()
+    return b'{"get_updates_buf":' + cursor + b',"base_info":' + _base_info_bytes(config) + b"}"
 
 
 def _decode(label: str, model: type[_M], data: Mapping[str, Any]) -> _M:
