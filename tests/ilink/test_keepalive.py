@@ -269,7 +269,7 @@ async def test_getupdates_runs_on_one_kept_connection(sim: Simulator) -> None:
         second = await api.getupdates(first.get_updates_buf)
         assert [m.text for m in second.msgs] == ["two"]
         assert api._long_poll is not None
-        assert api._long_poll._idle is not None
+        assert len(api._long_poll._idle) == 1
         assert api._poll_session is None  # no aiohttp pool was made for the polls
 
 
@@ -304,3 +304,28 @@ def test_works_on_uvloop() -> None:
             await connection.close()
 
     assert uvloop.run(scenario()) == (200, b"{}")
+
+
+async def test_a_pool_keeps_up_to_max_idle_connections() -> None:
+    pool = KeepAliveConnection(max_body=1024, max_idle=2)
+    try:
+        async with RawServer(lambda n: ok(b"{}")) as server:
+            server.hold_s = 0.1
+            for _ in range(2):
+                await asyncio.gather(
+                    *(pool.post(server.url, HEADERS, b"", timeout=5) for _ in range(4))
+                )
+            # 4 at once twice: 4 opened first, 2 kept, so 2 more opened the second time
+            assert server.connections == 6
+    finally:
+        await pool.close()
+    with pytest.raises(ValueError, match="max_idle"):
+        KeepAliveConnection(max_body=1, max_idle=0)
+
+
+async def test_too_large_reply_still_tells_its_status(conn: KeepAliveConnection) -> None:
+    reply = [b"HTTP/1.1 201 Created\r\nContent-Length: 5000\r\n\r\n"]
+    async with RawServer(lambda n: reply) as server:
+        with pytest.raises(ReplyTooLarge) as raised:
+            await conn.post(server.url, HEADERS, b"", timeout=5)
+    assert raised.value.status == 201

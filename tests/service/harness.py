@@ -61,6 +61,10 @@ class RecordingUpstream:
         #: Fail (HTTP 503) only the events this returns True for (e.g. one user's).
         self.fail_when: Callable[[dict[str, Any]], bool] | None = None
         self.delay_s = 0.0
+        #: Answer accepted events with this body (default: a small JSON object).
+        self.answer_body: bytes | None = None
+        #: Close the connection after each answer (``Connection: close``).
+        self.close_connections = False
         self.attempts = 0
         self._runner: web.AppRunner | None = None
         self.base_url = ""
@@ -77,7 +81,10 @@ class RecordingUpstream:
         if self.fail_when is not None and self.fail_when(event):
             return web.json_response({"ok": False}, status=503)
         self.events.append(event)
-        return web.json_response({"ok": True})
+        headers = {"Connection": "close"} if self.close_connections else None
+        if self.answer_body is not None:
+            return web.Response(body=self.answer_body, headers=headers)
+        return web.json_response({"ok": True}, headers=headers)
 
     async def start(self) -> None:
         app = web.Application()

@@ -161,3 +161,28 @@ async def test_redelivered_message_id_and_content_dropped(harness: GatewayHarnes
     h.sim.inject_message(h.bot.bot_id, text="marker")
     await eventually(lambda: any(e["text"] == "marker" for e in h.upstream.events))
     assert [e["text"] for e in h.upstream.events] == ["only once", "only once", "marker"]
+
+
+async def test_long_answers_and_closed_connections_still_deliver(harness: GatewayHarness) -> None:
+    """Callbacks run on kept-alive connections: an upstream answering 2xx with a body over the
+    read limit, or closing each connection, still gets every event once, in order."""
+    h = harness
+    await h.register()
+    assert h.bot is not None
+    h.upstream.answer_body = b"x" * (256 * 1024)
+    for i in range(3):
+        h.sim.inject_message(h.bot.bot_id, text=f"long{i}")
+    await h.upstream.wait_events(3)
+    h.upstream.answer_body = None
+    h.upstream.close_connections = True
+    for i in range(3):
+        h.sim.inject_message(h.bot.bot_id, text=f"closed{i}")
+    events = await h.upstream.wait_events(6)
+    assert [e["text"] for e in events] == [
+        *(f"long{i}" for i in range(3)),
+        *(f"closed{i}" for i in range(3)),
+    ]
+    await asyncio.sleep(0.3)
+    assert h.upstream.attempts == 6  # none was taken for a failure and sent again
+    headers, _ = h.upstream.requests[0]
+    assert headers["User-Agent"] == "weixin-gateway"

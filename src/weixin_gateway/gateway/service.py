@@ -133,7 +133,6 @@ class IlinkGateway:
         self.events = EventStore(self.engine, clock=self.clock)
         self.send_tasks = SendTaskStore(self.engine, clock=self.clock)
         self.http = open_session(HttpClientConfig(limit=200))
-        self.upstream_http = open_session(HttpClientConfig(limit=512))
         self.media_in = InboundMedia(
             settings.inbound_path, max_bytes=settings.media_max_bytes, transcode_voice=True
         )
@@ -220,7 +219,6 @@ class IlinkGateway:
         settings = self.settings
         return CallbackDispatcher(
             self.events,
-            self.upstream_http,
             CallbackConfig(
                 url=settings.upstream_base_url.rstrip("/") + settings.upstream_events_path,
                 secret=settings.upstream_shared_secret.get_secret_value(),
@@ -246,8 +244,7 @@ class IlinkGateway:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
-        for session in (self.http, self.upstream_http):
-            await session.close()
+        await self.http.close()
         await self.engine.dispose()
 
     # --- accounts -----------------------------------------------------------------------------

@@ -8,8 +8,9 @@ per request on the benchmark machine, against about 70 µs for the same exchange
 asyncio protocol (``benchmarks/README.md``). That difference was most of an idle gateway's CPU,
 so this one request, always the same shape to the same host, takes the short path:
 
-* one connection per :class:`KeepAliveConnection`, opened on first use and reused while the
-  server keeps it open; a second request made while one is out gets a connection of its own;
+* one connection per :class:`KeepAliveConnection` (``max_idle`` for a webhook), opened on
+  first use and reused while the server keeps it open; a request made while the kept ones are
+  out gets a connection of its own;
 * the request is written in one piece (request line, headers, body);
 * the reply is parsed here: status line, headers, and a body framed by ``Content-Length``, by
   ``Transfer-Encoding: chunked`` or by the end of the connection; no content coding is asked
@@ -19,7 +20,9 @@ so this one request, always the same shape to the same host, takes the short pat
 * every failure is a :class:`ConnectionFailed` or :class:`TimeoutError`, and the connection it
   happened on is dropped.
 
-Everything else the SDK sends (messages, uploads, QR login, the CDN) stays on aiohttp.
+The gateway's callback deliveries take the same path (one small POST per event, always to the
+same upstream). Everything else (messages, uploads, QR login, the CDN, media fetches, the
+Official Account gateway) stays on aiohttp.
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ class ConnectionFailed(Exception):
 
 
 class ReplyTooLarge(ConnectionFailed):
-    """The reply body is over the limit given to :class:`KeepAliveConnection`."""
+    """The reply body is over the limit given to :class:`KeepAliveConnection`; ``status`` is
+    the reply's HTTP status (a caller that needs only the status may still use it)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,14 +222,14 @@ class _Reply(asyncio.Protocol):
         elif length is None:
             keep_alive = False  # framed by the end of the connection
         if length is not None and length > self.max_body:
-            raise ReplyTooLarge(f"reply of {length} bytes is over {self.max_body}")
+            raise ReplyTooLarge(f"reply of {length} bytes is over {self.max_body}", status)
         self._length = length
         self.reusable = keep_alive
         return True
 
     def _take(self, count: int) -> None:
         if len(self._body) + count > self.max_body:
-            raise ReplyTooLarge(f"reply is over {self.max_body} bytes")
+            raise ReplyTooLarge(f"reply is over {self.max_body} bytes", self._status)
         self._body += self._buffer[:count]
         del self._buffer[:count]
 
@@ -265,21 +273,27 @@ class _Reply(asyncio.Protocol):
 
 
 class KeepAliveConnection:
-    """POST requests over one kept-alive connection (see the module docstring).
+    """POST requests over kept-alive connections (see the module docstring).
 
     ``tls`` is the context for ``https`` URLs (default: the system's trust store, verified).
-    Replies over ``max_body`` bytes fail with :class:`ReplyTooLarge`.
+    Replies over ``max_body`` bytes fail with :class:`ReplyTooLarge`. Up to ``max_idle``
+    connections are kept open between requests (one for a long poll; as many as requests run
+    at once for a webhook).
     """
 
-    def __init__(self, *, tls: ssl.SSLContext | None = None, max_body: int) -> None:
+    def __init__(
+        self, *, tls: ssl.SSLContext | None = None, max_body: int, max_idle: int = 1
+    ) -> None:
+        if max_idle < 1:
+            raise ValueError("max_idle must be at least 1")
         self._tls = tls
         self.max_body = max_body
-        self._idle: tuple[_Origin, _Reply] | None = None
+        self.max_idle = max_idle
+        self._idle: list[tuple[_Origin, _Reply]] = []
         self._busy: set[_Reply] = set()
 
     def __repr__(self) -> str:
-        state = "idle" if self._idle is not None else "none idle"
-        return f"KeepAliveConnection({state}, {len(self._busy)} busy)"
+        return f"KeepAliveConnection({len(self._idle)} idle, {len(self._busy)} busy)"
 
     async def post(
         self, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float
@@ -294,21 +308,20 @@ class KeepAliveConnection:
 
     async def close(self) -> None:
         """Close every connection (a request still out fails)."""
-        idle, self._idle = self._idle, None
-        if idle is not None:
-            idle[1].abort()
+        idle, self._idle = self._idle, []
+        for _, reply in idle:
+            reply.abort()
         for reply in list(self._busy):
             reply.abort()
         self._busy.clear()
 
     def _take_idle(self, origin: _Origin) -> _Reply | None:
-        idle, self._idle = self._idle, None
-        if idle is None:
-            return None
-        if idle[0] != origin or idle[1].closed:
-            idle[1].abort()
-            return None
-        return idle[1]
+        while self._idle:
+            kept_for, reply = self._idle.pop()
+            if kept_for == origin and not reply.closed:
+                return reply
+            reply.abort()
+        return None
 
     async def _connect(self, origin: _Origin) -> _Reply:
         loop = asyncio.get_running_loop()
@@ -334,8 +347,8 @@ class KeepAliveConnection:
             raise
         finally:
             self._busy.discard(reply)
-        if reply.reusable and self._idle is None:
-            self._idle = (origin, reply)
+        if reply.reusable and len(self._idle) < self.max_idle:
+            self._idle.append((origin, reply))
         else:
             reply.abort()
         return result
