@@ -10,6 +10,7 @@ import asyncio
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from benchmarks.results import write_report, write_result
@@ -41,18 +42,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}; see 'python -m benchmarks list'")
+    failed: list[str] = []
     for name in names:
         started = time.monotonic()
         print(f"== {name} ({args.size})", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"wxbench-{name}-") as tmp:
             ctx = RunContext(size=args.size, work_dir=Path(tmp))
-            result = asyncio.run(SCENARIOS[name].run(ctx))
+            try:
+                result = asyncio.run(SCENARIOS[name].run(ctx))
+            except Exception:  # one broken scenario must not cost the others' results
+                traceback.print_exc()
+                failed.append(name)
+                continue
         for path in write_result(result, args.out):
             print(f"   wrote {path}")
         for target in result.targets:
             print(f"   {target.name}: {target.measured} (goal {target.goal}) met={target.met}")
         print(f"   {time.monotonic() - started:.0f} s", flush=True)
     write_report(args.out, list(SCENARIOS))
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

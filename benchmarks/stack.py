@@ -196,7 +196,9 @@ async def ilink_stack(work_dir: Path, opts: StackOptions) -> AsyncIterator[Ilink
             database_url = await stack.enter_async_context(fresh_postgres_database())
         group = stack.enter_context(ProcGroup(work_dir))
         http = await stack.enter_async_context(
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+            # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing
+            # one the server is closing at that moment fails with "Server disconnected"
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=2.0))
         )
         sim_port, gw_port = free_port(), free_port()
         sim = group.start(
