@@ -193,8 +193,8 @@ def targets_table(out_dir: Path, order: Sequence[str]) -> str:
 
 
 def write_report(out_dir: Path, order: Sequence[str]) -> Path:
-    """``README.md`` in ``out_dir``: the targets of every scenario, then each scenario's
-    Markdown, in ``order``."""
+    """``README.md`` in ``out_dir``: the targets of every scenario, ``analysis.md`` (kept by
+    hand) when there is one, then each scenario's Markdown, in ``order``."""
     parts = [
         "# Benchmarks",
         "",
@@ -207,6 +207,9 @@ def write_report(out_dir: Path, order: Sequence[str]) -> Path:
         "",
         targets_table(out_dir, order),
     ]
+    analysis = out_dir / "analysis.md"  # written by hand: what limits the targets not met
+    if analysis.exists():
+        parts.append(analysis.read_text())
     for name in order:
         md = out_dir / f"{name}.md"
         if md.exists():
