@@ -32,6 +32,7 @@ from benchmarks.procs import (
 )
 
 __all__ = [
+    "DRIVER_KEEPALIVE_S",
     "IlinkStack",
     "StackOptions",
     "bounded_gather",
@@ -39,6 +40,9 @@ __all__ = [
     "ilink_stack",
     "start_sink",
 ]
+
+#: The driver closes its idle connections after this long (uvicorn closes them after 5 s).
+DRIVER_KEEPALIVE_S = 2.0
 
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CALLBACK_PATH = "/callback/weixin-gateway"
@@ -196,9 +200,11 @@ async def ilink_stack(work_dir: Path, opts: StackOptions) -> AsyncIterator[Ilink
             database_url = await stack.enter_async_context(fresh_postgres_database())
         group = stack.enter_context(ProcGroup(work_dir))
         http = await stack.enter_async_context(
-            # idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing
+            # idle connections are dropped before uvicorn closes them (5 s): reusing
             # one the server is closing at that moment fails with "Server disconnected"
-            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=2.0))
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=DRIVER_KEEPALIVE_S)
+            )
         )
         sim_port, gw_port = free_port(), free_port()
         sim = group.start(
