@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from weixin_gateway.store import create_engine, upgrade
+from weixin_gateway.store import create_engine, dispose_engine, upgrade
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgres"]
@@ -90,7 +90,7 @@ async def empty_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     try:
         yield engine
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
 
 
 @pytest.fixture

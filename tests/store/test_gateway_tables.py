@@ -109,7 +109,8 @@ async def test_concurrent_polls_of_many_accounts_are_stored_together(
     def count(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement.split()[0].upper())
 
-    sqlalchemy.event.listen(engine.sync_engine, "before_cursor_execute", count)
+    # on every engine: the hot writes run on the SQLite writer thread's own engine
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", count)
     try:
         results = await asyncio.gather(
             *(
@@ -124,7 +125,7 @@ async def test_concurrent_polls_of_many_accounts_are_stored_together(
             )
         )
     finally:
-        sqlalchemy.event.remove(engine.sync_engine, "before_cursor_execute", count)
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", count)
     assert [len(r.stored) for r in results] == [1, 2, 2, 2, 2, 2]
     assert [r.duplicates_by_id for r in results] == [1, 0, 0, 0, 0, 0]
     assert {r.account_id for r in results[3].stored} == {"a3"}
@@ -349,7 +350,7 @@ async def test_settle_batch_statements(
     def record(*args: object) -> None:
         statements.append(str(args[2]).split(None, 1)[0].upper())
 
-    sqlalchemy.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    sqlalchemy.event.listen(sqlalchemy.Engine, "before_cursor_execute", record)
     try:
         done = await events.complete_batch([r.id for r in stored[:20]], worker=None, note="")
         assert statements == ["UPDATE"]
@@ -359,7 +360,7 @@ async def test_settle_batch_statements(
         )
         assert statements == ["UPDATE", "SELECT"]
     finally:
-        sqlalchemy.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        sqlalchemy.event.remove(sqlalchemy.Engine, "before_cursor_execute", record)
     assert all(isinstance(o, EventRecord) for o in done.values())
     assert [type(o).__name__ for o in again.values()] == (
         ["ClaimConflict"] * 10 + ["EventRecord"] * 10 + ["NoneType"]

@@ -51,7 +51,13 @@ from weixin_gateway.mp.client import (
 from weixin_gateway.mp.config import DEFAULT_API_BASE_URL, MpConfig, ServiceConfig
 from weixin_gateway.mp.oauth import DEFAULT_OPEN_BASE_URL
 from weixin_gateway.mp.tokens import FileTokenStore, MemoryTokenStore, TokenStore
-from weixin_gateway.store import SqlTokenStore, create_engine, redact_url, upgrade
+from weixin_gateway.store import (
+    SqlTokenStore,
+    create_engine,
+    dispose_engine,
+    redact_url,
+    upgrade,
+)
 
 __all__ = ["DATABASE_URL_ENV", "MpGateway", "MpGatewayConfig", "resolve_database_url"]
 
@@ -239,7 +245,7 @@ class MpGateway(Service):
     async def _close_engine(self) -> None:
         engine, self._engine = self._engine, None
         if engine is not None:
-            await engine.dispose()
+            await dispose_engine(engine)
 
     async def _close_sessions(self) -> None:
         owned, self._owned = self._owned, []

@@ -52,6 +52,7 @@ from weixin_gateway.store import (
     SendTaskRecord,
     SendTaskStore,
     create_engine,
+    dispose_engine,
     upgrade,
 )
 
@@ -245,7 +246,7 @@ class IlinkGateway:
             await client.close()
         self._clients.clear()
         await self.http.close()
-        await self.engine.dispose()
+        await dispose_engine(self.engine)
 
     # --- accounts -----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Durable state in SQLite or PostgreSQL: engine, schema, migrations, leases, token storage.
 
-* :func:`create_engine` — an async engine chosen by the URL's scheme (:mod:`.engine`).
+* :func:`create_engine` — an async engine chosen by the URL's scheme (:mod:`.engine`);
+  :func:`dispose_engine` closes it and its SQLite writer thread (:mod:`._writer`).
 * :data:`metadata` — the tables (:mod:`.tables`); :func:`upgrade` — migrate to head
   (:mod:`.migrate`).
 * :class:`Leases` — named single-holder locks that expire on the row (:mod:`.leases`).
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+from weixin_gateway.store._writer import dispose_engine
 from weixin_gateway.store.accounts import AccountRecord, AccountStore
 from weixin_gateway.store.engine import (
     create_engine,
@@ -49,6 +51,7 @@ __all__ = [
     "current_revision",
     "database_url",
     "default_database_url",
+    "dispose_engine",
     "head_revision",
     "leases",
     "metadata",

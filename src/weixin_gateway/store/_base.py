@@ -4,6 +4,8 @@ SQLite allows one writer at a time; a second connection that starts writing insi
 transaction fails with ``database is locked`` instead of waiting. Writes of one process are
 therefore serialised on an :class:`asyncio.Lock` when the engine is SQLite (PostgreSQL takes row
 locks and needs none). Each write is one short transaction; none stays open across network I/O.
+The hot writes use :meth:`TableGateway.transaction`, which runs a synchronous transaction whole
+on a writer thread (:mod:`._writer`).
 """
 
 from __future__ import annotations
@@ -11,19 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from weixin_gateway._clock import Clock, SystemClock
+from weixin_gateway.store._writer import run_in_writer
 
 __all__ = ["TableGateway"]
+
+R = TypeVar("R")
 
 _sqlite_locks: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 class TableGateway:
-    """Base of the store's classes: one engine, one clock, :meth:`write` and :meth:`read`."""
+    """Base of the store's classes: one engine, one clock, :meth:`write`, :meth:`transaction`
+    and :meth:`read`."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock | None = None) -> None:
         self.engine = engine
@@ -43,6 +51,14 @@ class TableGateway:
         else:
             async with self.engine.begin() as connection:
                 yield connection
+
+    async def transaction(self, body: Callable[[Connection], R]) -> R:
+        """``body(connection)``, a synchronous write transaction, run whole in one hop (on
+        SQLite on the writer thread; see :mod:`._writer`)."""
+        if self.is_sqlite:
+            async with _sqlite_locks.setdefault(self.engine, asyncio.Lock()):
+                return await run_in_writer(self.engine, body)
+        return await run_in_writer(self.engine, body)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -26,10 +26,11 @@ import logging
 import os
 import sqlite3
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import URL, event, make_url
+from sqlalchemy import URL, Engine, event, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -38,6 +39,8 @@ from weixin_gateway.errors import MissingExtraError
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
     "DEFAULT_DATABASE_FILE",
+    "busy_timeout_of",
+    "configure_sqlite",
     "create_engine",
     "database_url",
     "default_database_url",
@@ -138,12 +141,22 @@ def create_engine(
         engine = create_async_engine(
             sa_url, echo=echo, hide_parameters=True, pool_reset_on_return=None, **POOL
         )
-        _set_sqlite_pragmas(engine, busy_timeout_ms)
+        _busy_timeouts[engine] = busy_timeout_ms
+        configure_sqlite(engine.sync_engine, busy_timeout_ms)
     log.debug("database engine for %s", redact_url(sa_url))
     return engine
 
 
-def _set_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+_busy_timeouts: weakref.WeakKeyDictionary[AsyncEngine, int] = weakref.WeakKeyDictionary()
+
+
+def busy_timeout_of(engine: AsyncEngine) -> int:
+    """The ``busy_timeout_ms`` a SQLite engine was created with."""
+    return _busy_timeouts.get(engine, DEFAULT_BUSY_TIMEOUT_MS)
+
+
+def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """Set the pragmas of the module docstring on every new connection of ``engine``."""
     pragmas = (
         f"PRAGMA busy_timeout = {int(busy_timeout_ms)}",  # first: WAL switching may wait
         "PRAGMA journal_mode = WAL",
@@ -151,7 +164,7 @@ def _set_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         "PRAGMA synchronous = NORMAL",
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:

@@ -25,6 +25,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Literal
 
 from sqlalchemy import (
@@ -39,7 +40,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway._clock import Clock
 from weixin_gateway.store._base import TableGateway
@@ -303,6 +305,140 @@ def _by_ident(rows: Iterable[Any]) -> dict[str, Any]:
     return {ident: row for row in rows for ident in (row.id, row.event_id)}
 
 
+def _ingest_polls(
+    connection: Connection, *, polls: Sequence[_Poll], now: float
+) -> list[IngestResult]:
+    """Store a group of polls (see :meth:`EventStore.ingest`): four statements in all."""
+    seen_ids, seen_content = _stored_keys(connection, polls)
+    plans = [_dedup(poll, seen_ids, seen_content) for poll in polls]
+    stored = _insert(
+        connection,
+        [(poll, event) for poll, plan in zip(polls, plans, strict=True) for event in plan.fresh],
+        now,
+    )
+    contexts = {
+        (poll.account_id, e.user_id): e.context_token
+        for poll, plan in zip(polls, plans, strict=True)
+        for e in plan.fresh
+        if e.context_token
+    }
+    if contexts:
+        connection.execute(
+            _REMEMBER_CONTEXT,
+            [
+                {
+                    "account_id": account_id,
+                    "user_id": user_id,
+                    "context_token": token,
+                    "updated_at": now,
+                }
+                for (account_id, user_id), token in contexts.items()
+            ],
+        )
+    connection.execute(
+        _RECORD_POLL,
+        [
+            {
+                "a_id": poll.account_id,
+                "a_now": now,
+                "a_cursor": poll.cursor or None,
+                "a_forwarded": len(plan.fresh) or None,
+            }
+            for poll, plan in zip(polls, plans, strict=True)
+        ],
+    )
+    results = []
+    position = 0
+    for plan in plans:
+        mine = stored[position : position + len(plan.fresh)]
+        position += len(plan.fresh)
+        results.append(IngestResult(mine, plan.by_id, plan.by_content))
+    return results
+
+
+def _stored_keys(
+    connection: Connection, polls: Sequence[_Poll]
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str, int | None], float]]:
+    """What the polls' messages could duplicate: stored ``(account, message_id)`` pairs, and
+    stored ``(account, fingerprint, create_time_ms)`` with the time each was stored."""
+    since = min((p.since for p in polls if p.since is not None), default=None)
+    params = {
+        "accounts": sorted({p.account_id for p in polls}),
+        "ids": sorted({e.message_id for p in polls for e in p.incoming if e.message_id}),
+        "fingerprints": sorted(
+            {e.fingerprint for p in polls if p.since is not None for e in p.incoming}
+        ),
+        "since": since if since is not None else float("inf"),
+    }
+    ids_seen: set[tuple[str, str]] = set()
+    content_seen: dict[tuple[str, str, int | None], float] = {}
+    if not params["ids"] and not params["fingerprints"]:
+        return ids_seen, content_seen
+    # a superset when accounts are polled together: _dedup checks each pair for its account
+    rows = connection.execute(_STORED_KEYS, params)
+    for account_id, message_id, fingerprint, create_time, created_at in rows:
+        if message_id is not None:
+            ids_seen.add((str(account_id), str(message_id)))
+        key = (str(account_id), str(fingerprint), None if create_time is None else int(create_time))
+        content_seen[key] = max(float(created_at), content_seen.get(key, float("-inf")))
+    return ids_seen, content_seen
+
+
+def _insert(
+    connection: Connection, fresh: Sequence[tuple[_Poll, NewEvent]], now: float
+) -> list[EventRecord]:
+    if not fresh:
+        return []
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id("msg"),
+            "event_id": new_id("evt"),
+            "account_id": poll.account_id,
+            "message_id": event.message_id,
+            "fingerprint": event.fingerprint,
+            "create_time_ms": event.create_time_ms,
+            "chat_id": event.chat_id,
+            "user_id": event.user_id,
+            "text": event.text,
+            "context_token": event.context_token,
+            "attachments": json.dumps(event.attachments, ensure_ascii=False),
+            "raw": json.dumps(event.raw, ensure_ascii=False),
+            "mode": poll.mode,
+            "status": "pending",
+            "ready": event.ready,
+            "attempts": 0,
+            "next_attempt_at": 0.0,
+            "error": "",
+            "completion_note": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for poll, event in fresh
+    ]
+    # one multi-row INSERT: seq follows the order of the rows. Only the seqs come back, in
+    # any order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
+    result = connection.execute(insert(events).returning(events.c.id, events.c.seq), rows)
+    seqs = {str(ident): int(seq) for ident, seq in result}
+    return [
+        EventRecord(
+            **{**row, "attachments": event.attachments, "raw": event.raw},
+            seq=seqs[str(row["id"])],
+            **_UNSET_ON_INSERT,
+        )
+        for row, (_, event) in zip(rows, fresh, strict=True)
+    ]
+
+
+def _mark_delivered(connection: Connection, *, seqs: Sequence[int], now: float) -> set[int]:
+    """Which of ``seqs`` exist; those are now delivered (one more attempt each)."""
+    found: set[int] = set()
+    for start in range(0, len(seqs), _IN_CHUNK):
+        chunk = list(seqs[start : start + _IN_CHUNK])
+        result = connection.execute(_MARK_DELIVERED, {"seqs": chunk, "now": now})
+        found.update(int(seq) for seq in result.scalars())
+    return found
+
+
 class EventStore(TableGateway):
     """The ``events`` table (and the cursor and context tokens written with it)."""
 
@@ -335,135 +471,7 @@ class EventStore(TableGateway):
         return await self._ingests.submit(_Poll(account_id, incoming, cursor, mode, since))
 
     async def _ingest_polls(self, polls: Sequence[_Poll]) -> list[IngestResult]:
-        now = self.clock.time()
-        async with self.write() as connection:
-            seen_ids, seen_content = await self._stored_keys(connection, polls)
-            plans = [_dedup(poll, seen_ids, seen_content) for poll in polls]
-            stored = await self._insert(
-                connection,
-                [
-                    (poll, event)
-                    for poll, plan in zip(polls, plans, strict=True)
-                    for event in plan.fresh
-                ],
-                now,
-            )
-            contexts = {
-                (poll.account_id, e.user_id): e.context_token
-                for poll, plan in zip(polls, plans, strict=True)
-                for e in plan.fresh
-                if e.context_token
-            }
-            if contexts:
-                await connection.execute(
-                    _REMEMBER_CONTEXT,
-                    [
-                        {
-                            "account_id": account_id,
-                            "user_id": user_id,
-                            "context_token": token,
-                            "updated_at": now,
-                        }
-                        for (account_id, user_id), token in contexts.items()
-                    ],
-                )
-            await connection.execute(
-                _RECORD_POLL,
-                [
-                    {
-                        "a_id": poll.account_id,
-                        "a_now": now,
-                        "a_cursor": poll.cursor or None,
-                        "a_forwarded": len(plan.fresh) or None,
-                    }
-                    for poll, plan in zip(polls, plans, strict=True)
-                ],
-            )
-        results = []
-        position = 0
-        for plan in plans:
-            mine = stored[position : position + len(plan.fresh)]
-            position += len(plan.fresh)
-            results.append(IngestResult(mine, plan.by_id, plan.by_content))
-        return results
-
-    async def _stored_keys(
-        self, connection: AsyncConnection, polls: Sequence[_Poll]
-    ) -> tuple[set[tuple[str, str]], dict[tuple[str, str, int | None], float]]:
-        """What the polls' messages could duplicate: stored ``(account, message_id)`` pairs, and
-        stored ``(account, fingerprint, create_time_ms)`` with the time each was stored."""
-        since = min((p.since for p in polls if p.since is not None), default=None)
-        params = {
-            "accounts": sorted({p.account_id for p in polls}),
-            "ids": sorted({e.message_id for p in polls for e in p.incoming if e.message_id}),
-            "fingerprints": sorted(
-                {e.fingerprint for p in polls if p.since is not None for e in p.incoming}
-            ),
-            "since": since if since is not None else float("inf"),
-        }
-        ids_seen: set[tuple[str, str]] = set()
-        content_seen: dict[tuple[str, str, int | None], float] = {}
-        if not params["ids"] and not params["fingerprints"]:
-            return ids_seen, content_seen
-        # a superset when accounts are polled together: _dedup checks each pair for its account
-        rows = await connection.execute(_STORED_KEYS, params)
-        for account_id, message_id, fingerprint, create_time, created_at in rows:
-            if message_id is not None:
-                ids_seen.add((str(account_id), str(message_id)))
-            key = (
-                str(account_id),
-                str(fingerprint),
-                None if create_time is None else int(create_time),
-            )
-            content_seen[key] = max(float(created_at), content_seen.get(key, float("-inf")))
-        return ids_seen, content_seen
-
-    async def _insert(
-        self,
-        connection: AsyncConnection,
-        fresh: Sequence[tuple[_Poll, NewEvent]],
-        now: float,
-    ) -> list[EventRecord]:
-        if not fresh:
-            return []
-        rows: list[dict[str, Any]] = [
-            {
-                "id": new_id("msg"),
-                "event_id": new_id("evt"),
-                "account_id": poll.account_id,
-                "message_id": event.message_id,
-                "fingerprint": event.fingerprint,
-                "create_time_ms": event.create_time_ms,
-                "chat_id": event.chat_id,
-                "user_id": event.user_id,
-                "text": event.text,
-                "context_token": event.context_token,
-                "attachments": json.dumps(event.attachments, ensure_ascii=False),
-                "raw": json.dumps(event.raw, ensure_ascii=False),
-                "mode": poll.mode,
-                "status": "pending",
-                "ready": event.ready,
-                "attempts": 0,
-                "next_attempt_at": 0.0,
-                "error": "",
-                "completion_note": "",
-                "created_at": now,
-                "updated_at": now,
-            }
-            for poll, event in fresh
-        ]
-        # one multi-row INSERT: seq follows the order of the rows. Only the seqs come back, in
-        # any order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
-        result = await connection.execute(insert(events).returning(events.c.id, events.c.seq), rows)
-        seqs = {str(ident): int(seq) for ident, seq in result}
-        return [
-            EventRecord(
-                **{**row, "attachments": event.attachments, "raw": event.raw},
-                seq=seqs[str(row["id"])],
-                **_UNSET_ON_INSERT,
-            )
-            for row, (_, event) in zip(rows, fresh, strict=True)
-        ]
+        return await self.transaction(partial(_ingest_polls, polls=polls, now=self.clock.time()))
 
     async def set_media(
         self, seq: int, attachments: list[dict[str, Any]], text_: str
@@ -570,13 +578,7 @@ class EventStore(TableGateway):
 
     async def mark_delivered_many(self, seqs: Sequence[int]) -> list[bool]:
         """Mark events delivered (one more attempt each) in one transaction; which existed."""
-        now = self.clock.time()
-        found: set[int] = set()
-        async with self.write() as connection:
-            for start in range(0, len(seqs), _IN_CHUNK):
-                chunk = list(seqs[start : start + _IN_CHUNK])
-                result = await connection.execute(_MARK_DELIVERED, {"seqs": chunk, "now": now})
-                found.update(int(seq) for seq in result.scalars())
+        found = await self.transaction(partial(_mark_delivered, seqs=seqs, now=self.clock.time()))
         return [seq in found for seq in seqs]
 
     async def mark_retry(
@@ -659,18 +661,16 @@ class EventStore(TableGateway):
         pick = pick.order_by(events.c.seq).limit(limit)
         if not self.is_sqlite:
             pick = pick.with_for_update(skip_locked=True)
-        async with self.write() as connection:
-            seqs = [int(s) for s in (await connection.execute(pick)).scalars()]
+        claim = update(events).values(**_claim(worker, now, lease_s)).returning(events)
+
+        def claim_picked(connection: Connection) -> list[EventRecord]:
+            seqs = [int(s) for s in connection.execute(pick).scalars()]
             if not seqs:
                 return []
-            rows = await connection.execute(
-                update(events)
-                .where(events.c.seq.in_(seqs), _claimable(now))
-                .values(**_claim(worker, now, lease_s))
-                .returning(events)
-            )
-            records = [EventRecord.from_row(r) for r in rows]
-        return sorted(records, key=lambda r: r.seq)
+            rows = connection.execute(claim.where(events.c.seq.in_(seqs), _claimable(now)))
+            return sorted((EventRecord.from_row(r) for r in rows), key=lambda r: r.seq)
+
+        return await self.transaction(claim_picked)
 
     async def complete(self, ident: str, *, worker: str | None, note: str) -> Settled:
         """Mark a message ``completed`` (by its holder when ``worker`` is given)."""
@@ -732,24 +732,27 @@ class EventStore(TableGateway):
                 events.c.status.in_(CLAIMABLE),
                 and_(events.c.status == "claimed", events.c.lease_expires_at <= now),
             )
-        async with self.write() as connection:
-            rows = await connection.execute(
-                update(events)
-                .where(_named(wanted), events.c.mode == "inbox", events.c.ready.is_(True), allowed)
-                .values(claim_worker=None, lease_expires_at=None, updated_at=now, **values)
-                .returning(events)
-            )
-            settled = _by_ident(rows)
+        settle = (
+            update(events)
+            .where(_named(wanted), events.c.mode == "inbox", events.c.ready.is_(True), allowed)
+            .values(claim_worker=None, lease_expires_at=None, updated_at=now, **values)
+            .returning(events)
+        )
+
+        def settle_wanted(connection: Connection) -> dict[str, Settled]:
+            settled = _by_ident(connection.execute(settle))
             missed = [ident for ident in wanted if ident not in settled]
             current: dict[str, Any] = {}
             if missed:
-                current = _by_ident(await connection.execute(select(events).where(_named(missed))))
-        return {
-            ident: EventRecord.from_row(settled[ident])
-            if ident in settled
-            else _conflict_of(current.get(ident))
-            for ident in wanted
-        }
+                current = _by_ident(connection.execute(select(events).where(_named(missed))))
+            return {
+                ident: EventRecord.from_row(settled[ident])
+                if ident in settled
+                else _conflict_of(current.get(ident))
+                for ident in wanted
+            }
+
+        return await self.transaction(settle_wanted)
 
     # --- helpers ------------------------------------------------------------------------------
 
