@@ -22,9 +22,17 @@ from weixin_gateway.errors import (
     SessionExpiredError,
 )
 from weixin_gateway.ilink import ILinkApi, ILinkConfig
-from weixin_gateway.ilink.api import _base_info_json, _getupdates_body
+from weixin_gateway.ilink.api import (
+    _base_info_json,
+    _decode,
+    _getupdates_body,
+    _getupdates_reply,
+    _json_object,
+)
+from weixin_gateway.ilink.envelope import raise_for_envelope
 from weixin_gateway.ilink.protocol import Timeouts
 from weixin_gateway.ilink.wire import (
+    GetUpdatesResponse,
     GetUploadUrlRequest,
     MessageItem,
     TextItem,
@@ -424,3 +432,52 @@ def test_getupdates_body_is_what_dumps_wire_gives(cursor: str) -> None:
     config = ILinkConfig(route_tag="7", bot_agent="Agent/1.0")
     expected = dumps_wire({"get_updates_buf": cursor, "base_info": _base_info_json(config)})
     assert _getupdates_body(cursor, config) == expected
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.integers(-20, 20),
+    st.sampled_from(["0", "-14", "x", "", "1.5"]),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+
+
+def _general_path(status: int, raw: bytes) -> GetUpdatesResponse:
+    """What every other call does: JSON object, envelope, then validation."""
+    data = _json_object("getupdates", status, raw)
+    raise_for_envelope("getupdates", data)
+    return _decode("getupdates", GetUpdatesResponse, data)
+
+
+def _outcome(call: object) -> object:
+    try:
+        return call()  # type: ignore[operator]
+    except Exception as exc:
+        return (type(exc), str(exc))
+
+
+@given(
+    reply=st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "ret": _JSON_VALUES,
+                "errcode": _JSON_VALUES,
+                "errmsg": _JSON_VALUES,
+                "msgs": st.one_of(_JSON_VALUES, st.just([{"message_id": 1}])),
+                "get_updates_buf": _JSON_VALUES,
+                "longpolling_timeout_ms": _JSON_VALUES,
+            },
+        ).map(lambda d: json.dumps(d).encode()),
+        st.sampled_from([b"", b"[]", b"null", b"{", b"\xff", b'"s"', b"{}"]),
+    ),
+    status=st.sampled_from([200, 204, 500]),
+)
+def test_getupdates_reply_fast_path_agrees_with_the_general_path(reply: bytes, status: int) -> None:
+    """``getupdates`` validates a plain success straight from the bytes; whatever the reply,
+    the outcome (the model, or the error and its message) is what the general path gives."""
+    assert _outcome(lambda: _getupdates_reply(status, reply)) == _outcome(
+        lambda: _general_path(status, reply)
+    )

@@ -196,6 +196,27 @@ async def test_timeout_drops_the_connection(conn: KeepAliveConnection) -> None:
     assert server.connections == 2
 
 
+async def test_timeout_on_a_kept_connection(conn: KeepAliveConnection) -> None:
+    """The deadline of a request on a reused connection is a timer on its loop: it fails that
+    request only, and a cancelled request leaves no timer behind."""
+    async with RawServer(lambda n: ok(b"{}")) as server:
+        assert await conn.post(server.url, HEADERS, b"", timeout=5) == (200, b"{}")
+        server.hold_s = 0.5
+        with pytest.raises(TimeoutError):
+            await conn.post(server.url, HEADERS, b"", timeout=0.1)
+        server.hold_s = 0.2
+        task = asyncio.create_task(conn.post(server.url, HEADERS, b"", timeout=0.3))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        server.hold_s = 0
+        await asyncio.sleep(0.5)  # past both deadlines: nothing fires late
+        assert await conn.post(server.url, HEADERS, b"", timeout=5) == (200, b"{}")
+        assert await conn.post(server.url, HEADERS, b"", timeout=5) == (200, b"{}")
+    assert server.connections == 3  # timed out, cancelled, then one kept for the last two
+
+
 async def test_polls_at_once_get_a_connection_each(conn: KeepAliveConnection) -> None:
     async with RawServer(lambda n: ok(b"{}")) as server:
         server.hold_s = 0.1
@@ -217,6 +238,9 @@ async def test_connection_refused_and_bad_urls(conn: KeepAliveConnection) -> Non
         await conn.post("ftp://127.0.0.1/x", HEADERS, b"", timeout=5)
     with pytest.raises(ConnectionFailed, match="line break"):
         await conn.post(url, {"X-Evil": "a\r\nInjected: 1"}, b"", timeout=5)
+    for evil in ({"X-Evil": "a\nb"}, {"X-Evil\r": "a"}, {"A": "1", "X-Evil": "a\rb"}):
+        with pytest.raises(ConnectionFailed, match="X-Evil"):
+            await conn.post(url, evil, b"", timeout=5)
 
 
 @settings(

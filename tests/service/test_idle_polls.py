@@ -104,3 +104,24 @@ async def test_a_poll_answered_at_the_end_of_the_hold_is_not_cut_off(
         await eventually(lambda: _poller(h, account_id).status.polls >= 4, timeout=15)
     timeouts = [r for r in caplog.records if "client timeout" in r.getMessage()]
     assert timeouts == []  # each answer arrived: no connection closed by our own timer
+
+
+async def test_a_poller_that_ends_is_restarted_at_the_next_sync(
+    harness: GatewayHarness,
+) -> None:
+    """The lease renewal's sync skips reading the accounts while nothing changed; a poller
+    whose loop ended (here: its task cancelled from outside) counts as a change."""
+    h = harness
+    account_id = await h.register()
+    poller = _poller(h, account_id)
+    await eventually(lambda: poller.status.polls >= 1, timeout=5)
+    await h.gateway.sync_pollers()  # a full sync: the table is unchanged from now on
+    task = poller._task
+    assert task is not None
+    task.cancel()
+    await eventually(lambda: not poller.running, timeout=5)
+    await h.gateway.sync_pollers()
+    restarted = _poller(h, account_id)
+    assert restarted is not poller
+    assert restarted.running
+    await eventually(lambda: restarted.status.polls >= 1, timeout=5)

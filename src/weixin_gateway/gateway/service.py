@@ -372,12 +372,10 @@ class IlinkGateway:
         if not self.is_leader:
             return
         fingerprint = await self.accounts.fingerprint()
-        if (
-            self.polling_enabled
-            and self._synced == (fingerprint, len(self._pollers))
-            and all(poller.running for poller in self._pollers.values())
-        ):
-            return  # nothing changed since the last full sync: skip reading every account
+        if self.polling_enabled and self._synced == (fingerprint, len(self._pollers)):
+            # nothing changed since the last full sync (a poller that ends forgets it): skip
+            # reading every account
+            return
         self._synced = None
         records = {r.account_id: r for r in await self.accounts.all()}
         stale = [
@@ -392,7 +390,8 @@ class IlinkGateway:
         if self.polling_enabled:
             for record in records.values():
                 self._start_poller(record)
-            if await self.accounts.fingerprint() == fingerprint:  # not changed while reading
+            unchanged = await self.accounts.fingerprint() == fingerprint  # while reading
+            if unchanged and all(poller.running for poller in self._pollers.values()):
                 self._synced = (fingerprint, len(self._pollers))
         self.metrics.pollers_running.set(len(self._pollers))
 
@@ -427,7 +426,7 @@ class IlinkGateway:
             await self._expired(account_id, exc)
 
         async def on_error(error: str) -> None:
-            self.metrics.polls_total.labels(outcome="error").inc()
+            self.metrics.polls["error"].inc()
             self._stored_cursors.pop(account_id, None)  # the next poll clears the error
             await self.accounts.record_poll(account_id, error=error)
 
@@ -437,8 +436,12 @@ class IlinkGateway:
             on_batch=on_batch,
             on_expired=on_expired,
             on_error=on_error,
+            on_end=self._poller_ended,
             clock=self.clock,
         )
+
+    def _poller_ended(self) -> None:
+        self._synced = None  # the next sync looks at every account again
 
     async def poll_once(self, account_id: str) -> dict[str, Any]:
         """One poll of one account now (``POST /accounts/{id}/poll-once``)."""
@@ -486,7 +489,7 @@ class IlinkGateway:
 
     async def _expired(self, account_id: str, exc: SessionExpiredError) -> None:
         log.warning("account %s: session expired (-14); log in again to resume", account_id)
-        self.metrics.polls_total.labels(outcome="expired").inc()
+        self.metrics.polls["expired"].inc()
         self._stored_cursors.pop(account_id, None)
         await self.accounts.mark_expired(account_id, "session expired (-14): log in again")
         poller = self._pollers.pop(account_id, None)
@@ -507,7 +510,7 @@ class IlinkGateway:
         something.
         """
         if not result.msgs and self._stored_cursors.get(account_id) == result.cursor:
-            self.metrics.polls_total.labels(outcome="empty").inc()
+            self.metrics.polls["empty"].inc()
             return 0
         self._stored_cursors.pop(account_id, None)  # unknown until the write commits
         incoming = [self._new_event(msg) for msg in result.msgs if _is_inbound(msg)]
@@ -519,7 +522,7 @@ class IlinkGateway:
             dedup_window_s=self.settings.dedup_window_ms / 1000,
         )
         self._stored_cursors[account_id] = result.cursor
-        self.metrics.polls_total.labels(outcome="ok" if result.msgs else "empty").inc()
+        self.metrics.polls["ok" if result.msgs else "empty"].inc()
         self.metrics.messages_in_total.inc(len(stored.stored))
         if stored.duplicates_by_id:
             self.metrics.duplicates_dropped_total.labels(reason="message_id").inc(
