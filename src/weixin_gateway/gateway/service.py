@@ -293,13 +293,17 @@ class IlinkGateway:
         return removed
 
     async def _drop_runtime(self, account_id: str) -> None:
+        clients: list[WeixinClient] = []
         poller = self._pollers.pop(account_id, None)
         if poller is not None:
             await poller.stop()
+            clients.append(poller.client)  # may be older than the one client_for holds now
         self._stored_cursors.pop(account_id, None)
         client = self._clients.pop(account_id, None)
-        if client is not None:
-            await client.close()
+        if client is not None and client not in clients:
+            clients.append(client)
+        for one in clients:
+            await one.close()
 
     def client_for(self, record: AccountRecord) -> WeixinClient:
         """The account's client (one per account, rebuilt when its credentials change)."""
