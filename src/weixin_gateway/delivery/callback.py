@@ -145,7 +145,7 @@ class CallbackDispatcher:
     ) -> None:
         self.store = store
         self.config = config
-        # kept-alive connections to the upstream: a quarter of aiohttp's CPU per POST
+        # kept-alive connections to the upstream: 0.4× the CPU of aiohttp per POST
         # (ilink/keepalive.py, benchmarks poll-transport); as many kept as calls may run
         self._http = KeepAliveConnection(
             max_body=MAX_ANSWER_BYTES, max_idle=min(config.concurrency, 64)

@@ -3,7 +3,7 @@
 This module and :mod:`.cdn` are the only places the SDK touches aiohttp. Every request has a
 finite timeout (:class:`~.protocol.Timeouts`); the ``getupdates`` long poll runs on its own
 connection so a 35 s hold can never starve sends: a kept-alive connection of this object's own
-(:mod:`.keepalive`, a quarter of aiohttp's CPU per poll), or the ``poll_session`` given.
+(:mod:`.keepalive`, 0.4× the CPU of aiohttp per poll), or the ``poll_session`` given.
 Errors follow :mod:`weixin_gateway.errors`: network failures, non-2xx statuses, undecodable
 replies and ``ret``/``errcode`` refusals are different exceptions.
 
