@@ -20,7 +20,6 @@ no other write can start beside it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from weixin_gateway.store.engine import busy_timeout_of, configure_sqlite
 
 __all__ = ["dispose_engine", "run_in_writer"]
-
-log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
