@@ -147,3 +147,27 @@ async def test_dispose_engine_ends_the_writer_thread(tmp_path: Path) -> None:
             break
         await asyncio.sleep(0.01)
     assert len(_writer_threads()) == before
+
+
+async def test_the_writer_keeps_its_connection_until_a_transaction_fails(tmp_path: Path) -> None:
+    engine = create_engine(tmp_path / "k.db")
+    seen: list[Connection] = []
+    try:
+        store = EventStore(engine)
+
+        def note(connection: Connection) -> None:
+            seen.append(connection)
+
+        def fail(connection: Connection) -> None:
+            raise RuntimeError("body failed")
+
+        await store.transaction(note)
+        await store.transaction(note)
+        assert seen[1] is seen[0]  # no pool check-out and check-in for each write
+        with pytest.raises(RuntimeError):
+            await store.transaction(fail)
+        assert seen[0].closed
+        await store.transaction(note)
+        assert seen[2] is not seen[0]  # started afresh
+    finally:
+        await dispose_engine(engine)

@@ -45,19 +45,37 @@ class _Writer:
             url, hide_parameters=True, pool_size=1, max_overflow=0, pool_reset_on_return=None
         )
         configure_sqlite(self.engine, busy_timeout_of(engine))
+        self.connection: Connection | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-        self.finalizer = weakref.finalize(engine, _close, self.executor, self.engine)
+        self.finalizer = weakref.finalize(engine, _close, self.executor, self.close)
         self.finalizer.atexit = False
 
     def transaction(self, body: Callable[[Connection], R]) -> R:
-        with self.engine.begin() as connection:
-            return body(connection)
+        """On the writer thread: ``body`` in a transaction of the thread's one connection,
+        kept open between transactions (no pool check-out and check-in for each)."""
+        connection = self.connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self.connection = self.engine.connect()
+        try:
+            with connection.begin():
+                return body(connection)
+        except BaseException:
+            self.connection = None  # whatever went wrong, the next one starts afresh
+            connection.close()
+            raise
+
+    def close(self) -> None:
+        """On the writer thread: close its connection and the engine."""
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+        self.engine.dispose()
 
 
-def _close(executor: ThreadPoolExecutor, engine: Engine) -> None:
+def _close(executor: ThreadPoolExecutor, close: Callable[[], None]) -> None:
     """Close the writer's connection on its own thread, then let the thread end."""
     try:
-        executor.submit(engine.dispose)
+        executor.submit(close)
     except RuntimeError:  # the interpreter is shutting down: the thread ends with it
         return
     executor.shutdown(wait=False)
@@ -94,6 +112,6 @@ async def dispose_engine(engine: AsyncEngine) -> None:
     if writer is not None:
         writer.finalizer.detach()
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(writer.executor, writer.engine.dispose)
+        await loop.run_in_executor(writer.executor, writer.close)
         writer.executor.shutdown(wait=False)
     await engine.dispose()
