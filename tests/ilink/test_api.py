@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -451,9 +452,9 @@ def _general_path(status: int, raw: bytes) -> GetUpdatesResponse:
     return _decode("getupdates", GetUpdatesResponse, data)
 
 
-def _outcome(call: object) -> object:
+def _outcome(call: Callable[[], object]) -> object:
     try:
-        return call()  # type: ignore[operator]
+        return call()
     except Exception as exc:
         return (type(exc), str(exc))
 
