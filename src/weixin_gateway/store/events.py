@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     bindparam,
     case,
@@ -42,9 +43,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from weixin_gateway._clock import Clock
 from weixin_gateway.store._base import TableGateway
+from weixin_gateway.store._compiled import CompiledStatement, in_numbered, numbered, padded
 from weixin_gateway.store._group_commit import GroupCommit
 from weixin_gateway.store.tables import accounts, events
 
@@ -63,11 +66,13 @@ CLAIMABLE: Final = ("pending", "failed")
 INBOX_STATUSES: Final = ("pending", "claimed", "completed", "failed", "dead")
 CALLBACK_STATUSES: Final = ("pending", "delivered", "dead")
 
-_REMEMBER_CONTEXT: Final = text(
-    "INSERT INTO context_tokens (account_id, user_id, context_token, updated_at) "
-    "VALUES (:account_id, :user_id, :context_token, :updated_at) "
-    "ON CONFLICT (account_id, user_id) DO UPDATE "
-    "SET context_token = excluded.context_token, updated_at = excluded.updated_at"
+_REMEMBER_CONTEXT: Final = CompiledStatement(
+    lambda: text(
+        "INSERT INTO context_tokens (account_id, user_id, context_token, updated_at) "
+        "VALUES (:account_id, :user_id, :context_token, :updated_at) "
+        "ON CONFLICT (account_id, user_id) DO UPDATE "
+        "SET context_token = excluded.context_token, updated_at = excluded.updated_at"
+    )
 )
 
 
@@ -222,63 +227,106 @@ def _dedup(
     return plan
 
 
+def _build_stored_keys(n_accounts: int, n_ids: int, n_fingerprints: int) -> Select[Any]:
+    """What a group of polls could duplicate (for so many accounts, message ids, fingerprints)."""
+    in_accounts = in_numbered(events.c.account_id, "acc", n_accounts)
+    return select(
+        events.c.account_id,
+        events.c.message_id,
+        events.c.fingerprint,
+        events.c.create_time_ms,
+        events.c.created_at,
+    ).where(
+        # each side of the OR leads with an index's columns: SQLite searches both indexes
+        or_(
+            and_(
+                in_accounts,
+                in_numbered(events.c.message_id, "id", n_ids),
+            ),
+            and_(
+                in_accounts,
+                in_numbered(events.c.fingerprint, "fp", n_fingerprints),
+                events.c.created_at >= bindparam("since"),
+            ),
+        ),
+    )
+
+
+_STORED_KEYS: Final = CompiledStatement(_build_stored_keys)
+
+#: The columns of a new event, in the order :func:`_insert` binds them.
+_INSERTED: Final = (
+    "id",
+    "event_id",
+    "account_id",
+    "message_id",
+    "fingerprint",
+    "create_time_ms",
+    "chat_id",
+    "user_id",
+    "text",
+    "context_token",
+    "attachments",
+    "raw",
+    "mode",
+    "status",
+    "ready",
+    "attempts",
+    "next_attempt_at",
+    "error",
+    "completion_note",
+    "created_at",
+    "updated_at",
+)
 #: The columns a new event leaves empty.
-_UNSET_ON_INSERT: Final[dict[str, Any]] = dict.fromkeys(
-    (
-        "claim_worker",
-        "claimed_at",
-        "lease_expires_at",
-        "delivered_at",
-        "completed_at",
-        "failed_at",
-    )
-)
+_UNSET_ON_INSERT: Final[dict[str, Any]] = {
+    c.name: None for c in events.c if c.name not in (*_INSERTED, "seq")
+}
+#: At most this many rows per multi-row INSERT (so at most this many shapes are compiled).
+_INSERT_CHUNK: Final = 128
 
-#: What a group of polls could duplicate (one fixed shape: compiled once, then cached).
-_STORED_KEYS: Final = select(
-    events.c.account_id,
-    events.c.message_id,
-    events.c.fingerprint,
-    events.c.create_time_ms,
-    events.c.created_at,
-).where(
-    # each side of the OR leads with an index's columns: SQLite searches both indexes
-    or_(
-        and_(
-            events.c.account_id.in_(bindparam("accounts", expanding=True)),
-            events.c.message_id.in_(bindparam("ids", expanding=True)),
-        ),
-        and_(
-            events.c.account_id.in_(bindparam("accounts", expanding=True)),
-            events.c.fingerprint.in_(bindparam("fingerprints", expanding=True)),
-            events.c.created_at >= bindparam("since"),
-        ),
-    ),
-)
 
-_MARK_DELIVERED: Final = (
-    update(events)
-    .where(events.c.seq.in_(bindparam("seqs", expanding=True)))
-    .values(
-        status="delivered",
-        attempts=events.c.attempts + 1,
-        delivered_at=bindparam("now"),
-        error="",
-        updated_at=bindparam("now"),
+def _build_insert(n_rows: int) -> ReturningInsert[Any]:
+    """One multi-row INSERT of ``n_rows`` events; the new rows' ids and seqs come back."""
+    return (
+        insert(events)
+        .values([{c: bindparam(f"{c}{i}") for c in _INSERTED} for i in range(n_rows)])
+        .returning(events.c.id, events.c.seq)
     )
-    .returning(events.c.seq)
-)
+
+
+_INSERT: Final = CompiledStatement(_build_insert)
+
+
+def _build_mark_delivered(n_seqs: int) -> ReturningUpdate[Any]:
+    return (
+        update(events)
+        .where(in_numbered(events.c.seq, "seq", n_seqs))
+        .values(
+            status="delivered",
+            attempts=events.c.attempts + 1,
+            delivered_at=bindparam("now"),
+            error="",
+            updated_at=bindparam("now"),
+        )
+        .returning(events.c.seq)
+    )
+
+
+_MARK_DELIVERED: Final = CompiledStatement(_build_mark_delivered)
 
 #: A poll's bookkeeping on its account: when it finished, the new cursor (kept when the poll
 #: brought none), how many it forwarded (kept when none).
-_RECORD_POLL: Final = (
-    update(accounts)
-    .where(accounts.c.account_id == bindparam("a_id"))
-    .values(
-        last_poll_finished_at=bindparam("a_now"),
-        last_error="",
-        cursor=func.coalesce(bindparam("a_cursor"), accounts.c.cursor),
-        last_forwarded=func.coalesce(bindparam("a_forwarded"), accounts.c.last_forwarded),
+_RECORD_POLL: Final = CompiledStatement(
+    lambda: (
+        update(accounts)
+        .where(accounts.c.account_id == bindparam("a_id"))
+        .values(
+            last_poll_finished_at=bindparam("a_now"),
+            last_error="",
+            cursor=func.coalesce(bindparam("a_cursor"), accounts.c.cursor),
+            last_forwarded=func.coalesce(bindparam("a_forwarded"), accounts.c.last_forwarded),
+        )
     )
 )
 
@@ -322,22 +370,21 @@ def _ingest_polls(
         for e in plan.fresh
         if e.context_token
     }
-    if contexts:
-        connection.execute(
-            _REMEMBER_CONTEXT,
-            [
-                {
-                    "account_id": account_id,
-                    "user_id": user_id,
-                    "context_token": token,
-                    "updated_at": now,
-                }
-                for (account_id, user_id), token in contexts.items()
-            ],
-        )
-    connection.execute(
-        _RECORD_POLL,
-        [
+    _REMEMBER_CONTEXT.many(
+        connection,
+        (
+            {
+                "account_id": account_id,
+                "user_id": user_id,
+                "context_token": token,
+                "updated_at": now,
+            }
+            for (account_id, user_id), token in contexts.items()
+        ),
+    )
+    _RECORD_POLL.many(
+        connection,
+        (
             {
                 "a_id": poll.account_id,
                 "a_now": now,
@@ -345,7 +392,7 @@ def _ingest_polls(
                 "a_forwarded": len(plan.fresh) or None,
             }
             for poll, plan in zip(polls, plans, strict=True)
-        ],
+        ),
     )
     results = []
     position = 0
@@ -362,20 +409,23 @@ def _stored_keys(
     """What the polls' messages could duplicate: stored ``(account, message_id)`` pairs, and
     stored ``(account, fingerprint, create_time_ms)`` with the time each was stored."""
     since = min((p.since for p in polls if p.since is not None), default=None)
-    params = {
-        "accounts": sorted({p.account_id for p in polls}),
-        "ids": sorted({e.message_id for p in polls for e in p.incoming if e.message_id}),
-        "fingerprints": sorted(
-            {e.fingerprint for p in polls if p.since is not None for e in p.incoming}
-        ),
-        "since": since if since is not None else float("inf"),
-    }
+    ids = padded(sorted({e.message_id for p in polls for e in p.incoming if e.message_id}))
+    fingerprints = padded(
+        sorted({e.fingerprint for p in polls if p.since is not None for e in p.incoming})
+    )
     ids_seen: set[tuple[str, str]] = set()
     content_seen: dict[tuple[str, str, int | None], float] = {}
-    if not params["ids"] and not params["fingerprints"]:
+    if not ids and not fingerprints:
         return ids_seen, content_seen
+    account_ids = padded(sorted({p.account_id for p in polls}))
+    params = {
+        **numbered("acc", account_ids),
+        **numbered("id", ids),
+        **numbered("fp", fingerprints),
+        "since": since if since is not None else float("inf"),
+    }
     # a superset when accounts are polled together: _dedup checks each pair for its account
-    rows = connection.execute(_STORED_KEYS, params)
+    rows = _STORED_KEYS.rows(connection, params, len(account_ids), len(ids), len(fingerprints))
     for account_id, message_id, fingerprint, create_time, created_at in rows:
         if message_id is not None:
             ids_seen.add((str(account_id), str(message_id)))
@@ -415,10 +465,13 @@ def _insert(
         }
         for poll, event in fresh
     ]
-    # one multi-row INSERT: seq follows the order of the rows. Only the seqs come back, in
-    # any order (asking SQLAlchemy to sort them makes it insert one row at a time on SQLite)
-    result = connection.execute(insert(events).returning(events.c.id, events.c.seq), rows)
-    seqs = {str(ident): int(seq) for ident, seq in result}
+    # multi-row INSERTs; seq follows the order of the rows. Only the seqs come back, in any order
+    seqs: dict[str, int] = {}
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        params = {f"{c}{i}": row[c] for i, row in enumerate(chunk) for c in _INSERTED}
+        inserted = _INSERT.rows(connection, params, len(chunk))
+        seqs.update((str(ident), int(seq)) for ident, seq in inserted)
     return [
         EventRecord(
             **{**row, "attachments": event.attachments, "raw": event.raw},
@@ -433,9 +486,9 @@ def _mark_delivered(connection: Connection, *, seqs: Sequence[int], now: float) 
     """Which of ``seqs`` exist; those are now delivered (one more attempt each)."""
     found: set[int] = set()
     for start in range(0, len(seqs), _IN_CHUNK):
-        chunk = list(seqs[start : start + _IN_CHUNK])
-        result = connection.execute(_MARK_DELIVERED, {"seqs": chunk, "now": now})
-        found.update(int(seq) for seq in result.scalars())
+        chunk = padded(seqs[start : start + _IN_CHUNK])
+        rows = _MARK_DELIVERED.rows(connection, {**numbered("seq", chunk), "now": now}, len(chunk))
+        found.update(int(seq) for (seq,) in rows)
     return found
 
 

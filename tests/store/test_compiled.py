@@ -1,0 +1,119 @@
+"""The hot statements run on the driver's cursor (``store/_compiled.py``): what they store and
+return is what SQLAlchemy reads back, on both backends, across the sizes where a group is split
+(multi-row INSERTs of at most 128 rows, ``IN`` lists of at most 500) and padded."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Connection, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from weixin_gateway.store import AccountStore, EventStore, NewEvent
+from weixin_gateway.store._compiled import CompiledStatement, padded
+from weixin_gateway.store.tables import events as events_table
+
+
+def _event(n: int, *, user: str = "u") -> NewEvent:
+    return NewEvent(
+        message_id=None if n % 7 == 0 else f"id-{n}",  # some messages have no id
+        fingerprint=f"fp-{n}",
+        create_time_ms=None if n % 5 == 0 else 1_700_000_000_000 + n,
+        chat_id=user,
+        user_id=user,
+        text=f"文本 {n}",
+        context_token=f"ctx-{n}" if n % 3 else "",
+        raw={"n": n, "嗨": [1, 2]},
+        ready=n % 4 != 0,
+        attachments=[{"kind": "image", "n": n}] if n % 4 == 0 else [],
+    )
+
+
+@given(st.lists(st.integers(), max_size=1_500))
+def test_padding_keeps_the_values_and_uses_few_lengths(values: list[int]) -> None:
+    out = padded(values)
+    assert out[: len(values)] == values
+    assert set(out[len(values) :]) <= set(values[-1:])
+    n = len(out)
+    assert n == 0 or (n <= 512 and n & (n - 1) == 0) or n % 512 == 0
+    assert len(values) <= n < max(2 * len(values), len(values) + 512) or n == 0
+
+
+async def test_a_large_poll_is_stored_whole_and_read_back_alike(engine: AsyncEngine) -> None:
+    await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
+    store = EventStore(engine)
+    incoming = [_event(n) for n in range(1, 301)]  # 128 + 128 + 44 rows
+    result = await store.ingest("a", incoming, "c-300", mode="inbox", dedup_window_s=600)
+    assert [r.text for r in result.stored] == [e.text for e in incoming]
+    seqs = [r.seq for r in result.stored]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 300
+    for record in result.stored:  # what ingest returned is what was stored
+        assert await store.get_by_seq(record.seq) == record
+    account = await AccountStore(engine).get("a")
+    assert account is not None
+    assert account.cursor == "c-300"
+    assert account.last_forwarded == 300
+    assert await AccountStore(engine).context_token("a", "u") == "ctx-299"
+
+    # the same poll again: every message is a duplicate, by id or (without one) by content
+    again = await store.ingest("a", incoming, "c-301", mode="inbox", dedup_window_s=600)
+    assert again.stored == []
+    assert again.duplicates_by_id == sum(e.message_id is not None for e in incoming)
+    assert again.duplicates_by_content == sum(e.message_id is None for e in incoming)
+    async with engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(events_table)) == 300
+
+
+async def test_content_dedup_without_any_message_id(engine: AsyncEngine) -> None:
+    """Only fingerprints to look up (no id list at all), and only ids (no content window)."""
+    await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
+    store = EventStore(engine)
+    no_ids = [dataclasses.replace(_event(n), message_id=None) for n in (1, 2)]
+    assert len((await store.ingest("a", no_ids, "c1", mode="callback", dedup_window_s=60)).stored)
+    repeat = await store.ingest("a", no_ids, "c2", mode="callback", dedup_window_s=60)
+    assert (len(repeat.stored), repeat.duplicates_by_content) == (0, 2)
+    with_ids = [_event(n) for n in (8, 9)]
+    assert len((await store.ingest("a", with_ids, "c3", mode="callback", dedup_window_s=0)).stored)
+    repeat = await store.ingest("a", with_ids, "c4", mode="callback", dedup_window_s=0)
+    assert (len(repeat.stored), repeat.duplicates_by_id) == (0, 2)
+
+
+async def test_marking_many_delivered_across_chunks(engine: AsyncEngine) -> None:
+    await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
+    store = EventStore(engine)
+    stored = await store.ingest(
+        "a", [_event(n) for n in range(1, 613)], "c", mode="callback", dedup_window_s=0
+    )
+    seqs = [r.seq for r in stored.stored]
+    missing = [max(seqs) + 1, max(seqs) + 2]
+    wanted = [*seqs[:505], *missing, *seqs[600:]]  # 519 values: a chunk of 500, one of 19
+    found = await store.mark_delivered_many(wanted)
+    assert found == [s not in missing for s in wanted]
+    delivered = await store.search(status="delivered", limit=1_000)
+    assert sorted(r.seq for r in delivered) == sorted([*seqs[:505], *seqs[600:]])
+    assert {(r.attempts, r.error) for r in delivered} == {(1, "")}
+    assert all(r.delivered_at is not None for r in delivered)
+    assert await store.count_by_status() == {
+        ("callback", "delivered"): 517,
+        ("callback", "pending"): 95,
+    }
+
+
+async def test_a_statement_is_compiled_once_per_dialect_and_shape(engine: AsyncEngine) -> None:
+    built: list[int] = []
+
+    def build(n: int) -> object:
+        built.append(n)
+        return select(events_table.c.seq).limit(n)
+
+    statement = CompiledStatement(build)  # type: ignore[arg-type]
+    store = EventStore(engine)
+
+    def run(connection: Connection) -> list[object]:
+        return [statement.rows(connection, {}, n) for n in (1, 2, 1, 2, 1)]
+
+    assert await store.transaction(run) == [[], [], [], [], []]
+    assert built == [1, 2]
