@@ -1,18 +1,17 @@
 """The hot statements run on the driver's cursor (``store/_compiled.py``): what they store and
 return is what SQLAlchemy reads back, on both backends, across the sizes where a group is split
-(multi-row INSERTs of at most 128 rows, ``IN`` lists of at most 500) and padded."""
+(multi-row INSERTs of 128, 64, … rows; delivered marks in chunks of 500); a list parameter
+matches its values whatever their number; a statement is compiled once per dialect and shape."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import given
-from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from weixin_gateway.store import AccountStore, EventStore, NewEvent
-from weixin_gateway.store._compiled import CompiledStatement, padded
+from weixin_gateway.store._compiled import CompiledStatement, in_values
 from weixin_gateway.store.tables import events as events_table
 
 
@@ -31,32 +30,22 @@ def _event(n: int, *, user: str = "u") -> NewEvent:
     )
 
 
-@given(st.lists(st.integers(), max_size=1_500))
-def test_padding_keeps_the_values_and_uses_few_lengths(values: list[int]) -> None:
-    out = padded(values)
-    assert out[: len(values)] == values
-    assert set(out[len(values) :]) <= set(values[-1:])
-    n = len(out)
-    assert n == 0 or (n <= 512 and n & (n - 1) == 0) or n % 512 == 0
-    assert len(values) <= n < max(2 * len(values), len(values) + 512) or n == 0
-
-
 async def test_a_large_poll_is_stored_whole_and_read_back_alike(engine: AsyncEngine) -> None:
     await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
     store = EventStore(engine)
-    incoming = [_event(n) for n in range(1, 301)]  # 128 + 128 + 44 rows
+    incoming = [_event(n) for n in range(1, 302)]  # 128 + 128 + 32 + 8 + 5 rows
     result = await store.ingest("a", incoming, "c-300", mode="inbox", dedup_window_s=600)
     assert [r.text for r in result.stored] == [e.text for e in incoming]
     seqs = [r.seq for r in result.stored]
     assert seqs == sorted(seqs)
-    assert len(set(seqs)) == 300
+    assert len(set(seqs)) == 301
     for record in result.stored:  # what ingest returned is what was stored
         assert await store.get_by_seq(record.seq) == record
     account = await AccountStore(engine).get("a")
     assert account is not None
     assert account.cursor == "c-300"
-    assert account.last_forwarded == 300
-    assert await AccountStore(engine).context_token("a", "u") == "ctx-299"
+    assert account.last_forwarded == 301
+    assert await AccountStore(engine).context_token("a", "u") == "ctx-301"
 
     # the same poll again: every message is a duplicate, by id or (without one) by content
     again = await store.ingest("a", incoming, "c-301", mode="inbox", dedup_window_s=600)
@@ -64,7 +53,7 @@ async def test_a_large_poll_is_stored_whole_and_read_back_alike(engine: AsyncEng
     assert again.duplicates_by_id == sum(e.message_id is not None for e in incoming)
     assert again.duplicates_by_content == sum(e.message_id is None for e in incoming)
     async with engine.connect() as connection:
-        assert await connection.scalar(select(func.count()).select_from(events_table)) == 300
+        assert await connection.scalar(select(func.count()).select_from(events_table)) == 301
 
 
 async def test_content_dedup_without_any_message_id(engine: AsyncEngine) -> None:
@@ -103,17 +92,30 @@ async def test_marking_many_delivered_across_chunks(engine: AsyncEngine) -> None
 
 
 async def test_a_statement_is_compiled_once_per_dialect_and_shape(engine: AsyncEngine) -> None:
-    built: list[int] = []
+    built: list[tuple[str, int]] = []
 
-    def build(n: int) -> object:
-        built.append(n)
-        return select(events_table.c.seq).limit(n)
+    def build(dialect: str, n: int) -> object:
+        built.append((dialect, n))
+        return (
+            select(events_table.c.seq)
+            .where(in_values(events_table.c.message_id, "ids", dialect))
+            .order_by(events_table.c.seq)
+            .limit(n)
+        )
 
     statement = CompiledStatement(build)  # type: ignore[arg-type]
+    await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
     store = EventStore(engine)
+    stored = await store.ingest(
+        "a", [_event(n) for n in (1, 2, 3, 4)], "c", mode="callback", dedup_window_s=0
+    )
+    seqs = [r.seq for r in stored.stored]
 
-    def run(connection: Connection) -> list[object]:
-        return [statement.rows(connection, {}, n) for n in (1, 2, 1, 2, 1)]
+    def run(connection: Connection) -> list[list[int]]:
+        asks = [(["id-1", "id-2", "id-3"], 1), (["id-2", "id-3", "id-4"], 2), ([], 1), (["x"], 2)]
+        asks += [(["id-4", "id-1", "id-4", "'; --"], 5)]
+        return [[r[0] for r in statement.rows(connection, {"ids": ids}, n)] for ids, n in asks]
 
-    assert await store.transaction(run) == [[], [], [], [], []]
-    assert built == [1, 2]
+    assert await store.transaction(run) == [seqs[:1], seqs[1:3], [], [], [seqs[0], seqs[3]]]
+    dialect = engine.dialect.name
+    assert built == [(dialect, 1), (dialect, 2), (dialect, 5)]

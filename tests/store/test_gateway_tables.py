@@ -150,9 +150,10 @@ async def test_concurrent_polls_of_many_accounts_are_stored_together(
     assert await accounts.context_token("a4", "u4") == "ctx-14"
     # the first poll alone, then the other five together: two transactions at most
     assert 1 <= len(commits) <= 2
-    if backend == "sqlite":  # in each: one duplicate lookup and one insert of the events
+    if backend == "sqlite":  # in each: one duplicate lookup; the events in 8-, 2- or 1-row inserts
         assert sum(s.startswith("SELECT") for s in statements) == len(commits)
-        assert sum(s.startswith("INSERT INTO events") for s in statements) == len(commits)
+        inserts = sum(s.startswith("INSERT INTO events") for s in statements)
+        assert inserts == (2 if len(commits) == 1 else 3)  # 11 rows; or 1, then 10
         assert sum(s.startswith("COMMIT") for s in statements) == len(commits)
 
 

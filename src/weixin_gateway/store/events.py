@@ -47,7 +47,7 @@ from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from weixin_gateway._clock import Clock
 from weixin_gateway.store._base import TableGateway
-from weixin_gateway.store._compiled import CompiledStatement, in_numbered, numbered, padded
+from weixin_gateway.store._compiled import CompiledStatement, in_values
 from weixin_gateway.store._group_commit import GroupCommit
 from weixin_gateway.store.tables import accounts, events
 
@@ -67,7 +67,7 @@ INBOX_STATUSES: Final = ("pending", "claimed", "completed", "failed", "dead")
 CALLBACK_STATUSES: Final = ("pending", "delivered", "dead")
 
 _REMEMBER_CONTEXT: Final = CompiledStatement(
-    lambda: text(
+    lambda dialect: text(
         "INSERT INTO context_tokens (account_id, user_id, context_token, updated_at) "
         "VALUES (:account_id, :user_id, :context_token, :updated_at) "
         "ON CONFLICT (account_id, user_id) DO UPDATE "
@@ -227,9 +227,9 @@ def _dedup(
     return plan
 
 
-def _build_stored_keys(n_accounts: int, n_ids: int, n_fingerprints: int) -> Select[Any]:
-    """What a group of polls could duplicate (for so many accounts, message ids, fingerprints)."""
-    in_accounts = in_numbered(events.c.account_id, "acc", n_accounts)
+def _build_stored_keys(dialect: str) -> Select[Any]:
+    """What a group of polls could duplicate."""
+    in_accounts = in_values(events.c.account_id, "accounts", dialect)
     return select(
         events.c.account_id,
         events.c.message_id,
@@ -237,15 +237,12 @@ def _build_stored_keys(n_accounts: int, n_ids: int, n_fingerprints: int) -> Sele
         events.c.create_time_ms,
         events.c.created_at,
     ).where(
-        # each side of the OR leads with an index's columns: SQLite searches both indexes
+        # each side of the OR leads with an index's columns: both databases search both indexes
         or_(
+            and_(in_accounts, in_values(events.c.message_id, "ids", dialect)),
             and_(
                 in_accounts,
-                in_numbered(events.c.message_id, "id", n_ids),
-            ),
-            and_(
-                in_accounts,
-                in_numbered(events.c.fingerprint, "fp", n_fingerprints),
+                in_values(events.c.fingerprint, "fingerprints", dialect),
                 events.c.created_at >= bindparam("since"),
             ),
         ),
@@ -282,11 +279,12 @@ _INSERTED: Final = (
 _UNSET_ON_INSERT: Final[dict[str, Any]] = {
     c.name: None for c in events.c if c.name not in (*_INSERTED, "seq")
 }
-#: At most this many rows per multi-row INSERT (so at most this many shapes are compiled).
-_INSERT_CHUNK: Final = 128
+#: The row counts of the multi-row INSERTs a group is split into (largest first): one
+#: statement for up to eight rows, and few forms to compile.
+_INSERT_SIZES: Final = (128, 64, 32, 16, 8, 7, 6, 5, 4, 3, 2, 1)
 
 
-def _build_insert(n_rows: int) -> ReturningInsert[Any]:
+def _build_insert(dialect: str, n_rows: int) -> ReturningInsert[Any]:
     """One multi-row INSERT of ``n_rows`` events; the new rows' ids and seqs come back."""
     return (
         insert(events)
@@ -298,10 +296,10 @@ def _build_insert(n_rows: int) -> ReturningInsert[Any]:
 _INSERT: Final = CompiledStatement(_build_insert)
 
 
-def _build_mark_delivered(n_seqs: int) -> ReturningUpdate[Any]:
+def _build_mark_delivered(dialect: str) -> ReturningUpdate[Any]:
     return (
         update(events)
-        .where(in_numbered(events.c.seq, "seq", n_seqs))
+        .where(in_values(events.c.seq, "seqs", dialect))
         .values(
             status="delivered",
             attempts=events.c.attempts + 1,
@@ -318,7 +316,7 @@ _MARK_DELIVERED: Final = CompiledStatement(_build_mark_delivered)
 #: A poll's bookkeeping on its account: when it finished, the new cursor (kept when the poll
 #: brought none), how many it forwarded (kept when none).
 _RECORD_POLL: Final = CompiledStatement(
-    lambda: (
+    lambda dialect: (
         update(accounts)
         .where(accounts.c.account_id == bindparam("a_id"))
         .values(
@@ -409,23 +407,20 @@ def _stored_keys(
     """What the polls' messages could duplicate: stored ``(account, message_id)`` pairs, and
     stored ``(account, fingerprint, create_time_ms)`` with the time each was stored."""
     since = min((p.since for p in polls if p.since is not None), default=None)
-    ids = padded(sorted({e.message_id for p in polls for e in p.incoming if e.message_id}))
-    fingerprints = padded(
-        sorted({e.fingerprint for p in polls if p.since is not None for e in p.incoming})
-    )
-    ids_seen: set[tuple[str, str]] = set()
-    content_seen: dict[tuple[str, str, int | None], float] = {}
-    if not ids and not fingerprints:
-        return ids_seen, content_seen
-    account_ids = padded(sorted({p.account_id for p in polls}))
     params = {
-        **numbered("acc", account_ids),
-        **numbered("id", ids),
-        **numbered("fp", fingerprints),
+        "accounts": sorted({p.account_id for p in polls}),
+        "ids": sorted({e.message_id for p in polls for e in p.incoming if e.message_id}),
+        "fingerprints": sorted(
+            {e.fingerprint for p in polls if p.since is not None for e in p.incoming}
+        ),
         "since": since if since is not None else float("inf"),
     }
+    ids_seen: set[tuple[str, str]] = set()
+    content_seen: dict[tuple[str, str, int | None], float] = {}
+    if not params["ids"] and not params["fingerprints"]:
+        return ids_seen, content_seen
     # a superset when accounts are polled together: _dedup checks each pair for its account
-    rows = _STORED_KEYS.rows(connection, params, len(account_ids), len(ids), len(fingerprints))
+    rows = _STORED_KEYS.rows(connection, params)
     for account_id, message_id, fingerprint, create_time, created_at in rows:
         if message_id is not None:
             ids_seen.add((str(account_id), str(message_id)))
@@ -467,11 +462,14 @@ def _insert(
     ]
     # multi-row INSERTs; seq follows the order of the rows. Only the seqs come back, in any order
     seqs: dict[str, int] = {}
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
+    start = 0
+    while start < len(rows):
+        size = next(n for n in _INSERT_SIZES if n <= len(rows) - start)
+        chunk = rows[start : start + size]
         params = {f"{c}{i}": row[c] for i, row in enumerate(chunk) for c in _INSERTED}
-        inserted = _INSERT.rows(connection, params, len(chunk))
+        inserted = _INSERT.rows(connection, params, size)
         seqs.update((str(ident), int(seq)) for ident, seq in inserted)
+        start += size
     return [
         EventRecord(
             **{**row, "attachments": event.attachments, "raw": event.raw},
@@ -486,8 +484,8 @@ def _mark_delivered(connection: Connection, *, seqs: Sequence[int], now: float) 
     """Which of ``seqs`` exist; those are now delivered (one more attempt each)."""
     found: set[int] = set()
     for start in range(0, len(seqs), _IN_CHUNK):
-        chunk = padded(seqs[start : start + _IN_CHUNK])
-        rows = _MARK_DELIVERED.rows(connection, {**numbered("seq", chunk), "now": now}, len(chunk))
+        chunk = seqs[start : start + _IN_CHUNK]
+        rows = _MARK_DELIVERED.rows(connection, {"seqs": chunk, "now": now})
         found.update(int(seq) for (seq,) in rows)
     return found
 
