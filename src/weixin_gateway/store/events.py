@@ -251,34 +251,19 @@ def _build_stored_keys(dialect: str) -> Select[Any]:
 
 _STORED_KEYS: Final = CompiledStatement(_build_stored_keys)
 
-#: The columns of a new event, in the order :func:`_insert` binds them.
-_INSERTED: Final = (
-    "id",
-    "event_id",
-    "account_id",
-    "message_id",
-    "fingerprint",
-    "create_time_ms",
-    "chat_id",
-    "user_id",
-    "text",
-    "context_token",
-    "attachments",
-    "raw",
-    "mode",
-    "status",
-    "ready",
-    "attempts",
-    "next_attempt_at",
-    "error",
-    "completion_note",
-    "created_at",
-    "updated_at",
-)
 #: The columns a new event leaves empty.
-_UNSET_ON_INSERT: Final[dict[str, Any]] = {
-    c.name: None for c in events.c if c.name not in (*_INSERTED, "seq")
-}
+_UNSET_ON_INSERT: Final[dict[str, Any]] = dict.fromkeys(
+    (
+        "claim_worker",
+        "claimed_at",
+        "lease_expires_at",
+        "delivered_at",
+        "completed_at",
+        "failed_at",
+    )
+)
+#: The columns :func:`_insert` binds: all but those and ``seq`` (the database assigns it).
+_INSERTED: Final = tuple(c.name for c in events.c if c.name not in {*_UNSET_ON_INSERT, "seq"})
 #: The row counts of the multi-row INSERTs a group is split into (largest first): one
 #: statement for up to eight rows, and few forms to compile.
 _INSERT_SIZES: Final = (128, 64, 32, 16, 8, 7, 6, 5, 4, 3, 2, 1)
