@@ -1,7 +1,8 @@
 """The hot statements run on the driver's cursor (``store/_compiled.py``): what they store and
 return is what SQLAlchemy reads back, on both backends, across the sizes where a group is split
-(multi-row INSERTs of 128, 64, … rows; delivered marks in chunks of 500); a list parameter
-matches its values whatever their number; a statement is compiled once per dialect and shape."""
+(multi-row INSERTs of 128, 64, … rows); a list parameter matches its values whatever their
+number (hundreds of delivered marks in one statement); a statement is compiled once per dialect
+and shape."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ async def test_content_dedup_without_any_message_id(engine: AsyncEngine) -> None
     assert (len(repeat.stored), repeat.duplicates_by_id) == (0, 2)
 
 
-async def test_marking_many_delivered_across_chunks(engine: AsyncEngine) -> None:
+async def test_marking_hundreds_delivered_at_once(engine: AsyncEngine) -> None:
     await AccountStore(engine).save(account_id="a", api_base_url="http://x", bot_token="t")
     store = EventStore(engine)
     stored = await store.ingest(
@@ -78,7 +79,7 @@ async def test_marking_many_delivered_across_chunks(engine: AsyncEngine) -> None
     )
     seqs = [r.seq for r in stored.stored]
     missing = [max(seqs) + 1, max(seqs) + 2]
-    wanted = [*seqs[:505], *missing, *seqs[600:]]  # 519 values: a chunk of 500, one of 19
+    wanted = [*seqs[:505], *missing, *seqs[600:]]  # 519 values, two of them unknown
     found = await store.mark_delivered_many(wanted)
     assert found == [s not in missing for s in wanted]
     delivered = await store.search(status="delivered", limit=1_000)

@@ -181,10 +181,6 @@ def _claim(worker: str, now: float, lease_s: float) -> dict[str, Any]:
     }
 
 
-#: At most this many values in one ``IN (...)`` (SQLite's limit on bound parameters is far above).
-_IN_CHUNK = 500
-
-
 @dataclass(frozen=True, slots=True)
 class _Poll:
     """One poll's result waiting to be stored."""
@@ -467,12 +463,8 @@ def _insert(
 
 def _mark_delivered(connection: Connection, *, seqs: Sequence[int], now: float) -> set[int]:
     """Which of ``seqs`` exist; those are now delivered (one more attempt each)."""
-    found: set[int] = set()
-    for start in range(0, len(seqs), _IN_CHUNK):
-        chunk = seqs[start : start + _IN_CHUNK]
-        rows = _MARK_DELIVERED.rows(connection, {"seqs": chunk, "now": now})
-        found.update(int(seq) for (seq,) in rows)
-    return found
+    rows = _MARK_DELIVERED.rows(connection, {"seqs": seqs, "now": now})
+    return {int(seq) for (seq,) in rows}
 
 
 class EventStore(TableGateway):
