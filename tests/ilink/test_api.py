@@ -100,6 +100,37 @@ async def test_every_request_gets_a_fresh_uin_and_route_tag_when_set(sim: Simula
     assert [n.kind for n in sim.notifications(bot.bot_id)] == ["start", "stop"]
 
 
+async def test_a_changed_token_or_config_is_sent_from_the_next_request_on(
+    sim: Simulator,
+) -> None:
+    """The fixed headers are built once per token and config: a new token, a token removed
+    and a new config each show in the very next request, and a QR call between authenticated
+    ones carries no token."""
+    first, second = sim.create_bot(), sim.create_bot()
+    async with ILinkApi(sim.base_url, first.bot_token) as api:
+        await api.notify_start()
+        api.token = second.bot_token
+        await api.notify_start()
+        await api.get_bot_qrcode([])
+        await api.notify_start()
+        api.config = ILinkConfig(route_tag="7")
+        await api.notify_start()
+        api.token = None
+        with pytest.raises(SessionExpiredError):
+            await api.notify_stop()
+    reqs = [r for r in sim.requests if r.route in ("notifystart", "notifystop", "get_bot_qrcode")]
+    assert [r.header("Authorization") for r in reqs] == [
+        f"Bearer {first.bot_token}",
+        f"Bearer {second.bot_token}",
+        None,
+        f"Bearer {second.bot_token}",
+        f"Bearer {second.bot_token}",
+        None,
+    ]
+    assert [r.header("SKRouteTag") for r in reqs] == [None, None, None, None, "7", "7"]
+    assert len({r.header("X-WECHAT-UIN") for r in reqs}) == len(reqs)
+
+
 async def test_qr_routes_send_only_what_2_4_9_sends(sim: Simulator) -> None:
     async with ILinkApi(sim.base_url) as api:
         qr = await api.get_bot_qrcode(["tok-new", " ", "tok-old"])

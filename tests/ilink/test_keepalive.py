@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from weixin_gateway.errors import DecodeError, HttpStatusError, NetworkError
 from weixin_gateway.ilink.api import ILinkApi
-from weixin_gateway.ilink.keepalive import ConnectionFailed, KeepAliveConnection, ReplyTooLarge
+from weixin_gateway.ilink.keepalive import (
+    DEADLINE_RESOLUTION_S,
+    ConnectionFailed,
+    KeepAliveConnection,
+    ReplyTooLarge,
+    _deadlines_of,
+)
 from weixin_gateway.simulator import Simulator
 from weixin_gateway.simulator.faults import FaultPlan
 
@@ -196,9 +202,45 @@ async def test_timeout_drops_the_connection(conn: KeepAliveConnection) -> None:
     assert server.connections == 2
 
 
+async def test_deadlines_share_buckets_and_never_fire_early() -> None:
+    """Requests on many connections with different deadlines, against a server that holds each
+    0.5 s: each one shorter than the hold fails, never before its own deadline and at most one
+    bucket late; the longer ones get their reply; no deadline is left behind."""
+    timeouts = [0.12, 0.15, 0.15, 0.21, 0.3, 2.0, 2.0, 5.0]
+    connections = [KeepAliveConnection(max_body=1024) for _ in timeouts]
+    loop = asyncio.get_running_loop()
+
+    async def timed(connection: KeepAliveConnection, timeout: float) -> tuple[str, float]:
+        began = loop.time()
+        try:
+            await connection.post(server.url, HEADERS, b"", timeout=timeout)
+        except TimeoutError:
+            return "timeout", loop.time() - began
+        return "reply", loop.time() - began
+
+    try:
+        async with RawServer(lambda n: ok(b"{}"), hold_s=0.5) as server:
+            outcomes = await asyncio.gather(
+                *(timed(c, t) for c, t in zip(connections, timeouts, strict=True))
+            )
+    finally:
+        for connection in connections:
+            await connection.close()
+    for timeout, (outcome, took) in zip(timeouts, outcomes, strict=True):
+        if timeout < 0.5:
+            assert outcome == "timeout"
+            assert timeout <= took < timeout + DEADLINE_RESOLUTION_S + 0.4  # + a busy machine
+        else:
+            assert outcome == "reply"
+    deadlines = _deadlines_of(loop)
+    assert not any(deadlines.buckets.values())  # finished ones were taken out at once
+    await asyncio.sleep(DEADLINE_RESOLUTION_S * 2)
+    assert not any(deadlines.buckets.values())
+
+
 async def test_timeout_on_a_kept_connection(conn: KeepAliveConnection) -> None:
-    """The deadline of a request on a reused connection is a timer on its loop: it fails that
-    request only, and a cancelled request leaves no timer behind."""
+    """The deadline of a request on a reused connection fails that request only, and a
+    cancelled request leaves no deadline behind."""
     async with RawServer(lambda n: ok(b"{}")) as server:
         assert await conn.post(server.url, HEADERS, b"", timeout=5) == (200, b"{}")
         server.hold_s = 0.5

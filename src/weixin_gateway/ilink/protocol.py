@@ -7,7 +7,7 @@ to check what it hears.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import random
 import re
 import secrets
@@ -99,7 +99,8 @@ _UIN_RANDOM = random.Random(secrets.randbits(64))  # noqa: S311
 
 def random_wechat_uin() -> str:
     """A fresh ``X-WECHAT-UIN``: a random uint32 in decimal ASCII, base64-encoded."""
-    return base64.b64encode(str(_UIN_RANDOM.getrandbits(32)).encode()).decode()
+    digits = str(_UIN_RANDOM.getrandbits(32)).encode()
+    return binascii.b2a_base64(digits, newline=False).decode("ascii")
 
 
 def new_client_id(prefix: str = "openclaw-weixin") -> str:
