@@ -22,7 +22,7 @@ claimable until the attachments are saved (or have failed — an error never blo
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -77,7 +77,9 @@ _REMEMBER_CONTEXT: Final = CompiledStatement(
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    """``<prefix>-`` and 96 random bits from the OS in hex (what ``uuid4().hex[:24]`` gave,
+    without building a UUID: ten of these go into storing a group of five messages)."""
+    return f"{prefix}-{os.urandom(12).hex()}"
 
 
 @dataclass(frozen=True, slots=True)
