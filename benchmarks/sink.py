@@ -3,9 +3,10 @@
 ``python -m benchmarks.sink --port P [--delay-ms D]``
 
 * ``POST /callback/weixin-gateway`` (the iLink gateway's callback events): the event's text is
-  ``b <seq> <injected monotonic ns>``; the sink notes the arrival time (``CLOCK_MONOTONIC`` is one
-  clock for every process on the machine), the latency, duplicates and, per user, whether the
-  sequence numbers arrive in order. It answers ``200 {"ok": true}`` after ``--delay-ms``.
+  ``b <seq> <ns>`` (``ns``: when the driver's message fell due); the sink notes each arrival's
+  seq and time (``CLOCK_MONOTONIC`` is one clock for every process on the machine), the latency
+  from ``ns``, duplicates and, per user, whether the sequence numbers arrive in order. It
+  answers ``200 {"ok": true}`` after ``--delay-ms``.
 * ``POST /msg/<type>`` and ``POST /event/<event>`` (the Official Account gateway's forwards):
   answers ``{"type": "text", "msg": ...}`` after ``--delay-ms``.
 * ``GET /stats``: what arrived; ``POST /reset``: forget it.
@@ -43,6 +44,7 @@ class SinkState:
     def reset(self) -> None:
         self.latencies_ns: list[int] = []
         self.arrivals_ns: list[int] = []
+        self.seqs: list[int] = []  # the marker's seq of each arrival, in arrival order
         self.seen: set[int] = set()
         self.duplicates = 0
         self.out_of_order = 0
@@ -81,6 +83,7 @@ class SinkState:
         self.seen.add(seq)
         self.latencies_ns.append(now_ns - sent_ns)
         self.arrivals_ns.append(now_ns)
+        self.seqs.append(seq)
         user = f"{event.get('account_id')}/{event.get('user_id')}"
         last = self.last_seq_by_user.get(user)
         if last is not None and seq < last:
@@ -97,6 +100,7 @@ class SinkState:
             "max_in_flight": self.max_in_flight,
             "latencies_ns": self.latencies_ns,
             "arrivals_ns": self.arrivals_ns,
+            "seqs": self.seqs,
         }
 
 

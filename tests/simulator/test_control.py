@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 
 import pytest
 
@@ -373,9 +374,13 @@ async def test_inject_a_batch(sim: Simulator, client: ILinkClient) -> None:
             {"bot_id": bot.bot_id, "from_user_id": "u2@im.wechat", "text": "two"},
         ]
     }
+    before = time.monotonic_ns()
     answer = (await client.control("/_sim/messages/batch", body)).json()["messages"]
+    after = time.monotonic_ns()
     assert [m["from_user_id"] for m in answer] == ["u1@im.wechat", "u2@im.wechat"]
     assert answer[0]["seq"] < answer[1]["seq"]
+    # CLOCK_MONOTONIC, shared by the processes of one machine: within this request, in order
+    assert before <= answer[0]["injected_ns"] <= answer[1]["injected_ns"] <= after
     msgs = (await client.getupdates(bot.bot_token))["msgs"]
     assert [m["item_list"][0]["text_item"]["text"] for m in msgs] == ["one", "two"]
 

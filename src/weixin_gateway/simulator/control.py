@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
@@ -337,11 +338,15 @@ class ControlRoutes:
             items=one.items,
             ref_msg=one.ref_msg,
         )
+        injected_ns = time.monotonic_ns()
         return {
             "message_id": injected.message_id,
             "context_token": injected.context_token,
             "seq": injected.seq,
             "from_user_id": injected.from_user_id,
+            # when it entered the bot's mailbox (held polls are answered from here on): lets a
+            # process on this machine time the message from its injection (benchmarks/)
+            "injected_ns": injected_ns,
         }
 
     # --- QR login -------------------------------------------------------------------------------
