@@ -302,3 +302,26 @@ async def test_a_hook_that_sets_a_new_token_continues_at_once(sim: Simulator, bo
         )
     assert seen == ["on the new token"]
     assert clock.sleeps == []
+
+
+async def test_a_repeated_idle_answer_is_not_decoded_again(
+    sim: Simulator, bot: SimBot, client: WeixinClient
+) -> None:
+    """Idle polls answered with the same bytes give back the very same (frozen) result; a
+    message, and the idle answer after it (a new cursor), each give a new one."""
+    sim.configure(hold_seconds=0.05)
+    first = await client.poll()
+    again = await client.poll()
+    assert not first.msgs
+    assert again is first
+    assert again.response is first.response
+    sim.inject_message(bot.bot_id, text="wake up")
+    busy = await client.poll()
+    assert [m.text for m in busy.msgs] == ["wake up"]
+    assert busy.cursor != first.cursor
+    idle = await client.poll()
+    assert idle is not first
+    assert not idle.msgs
+    assert idle.cursor == busy.cursor
+    assert await client.poll() is idle
+    assert await client.poll(cursor=first.cursor) is not idle  # another cursor, another answer

@@ -205,6 +205,7 @@ class WeixinClient(Closeable):
         self.text_chunk_limit = text_chunk_limit
         self.media_max_bytes = media_max_bytes
         self._cursor = cursor
+        self._last_poll: PollResult | None = None
         self._typing_ticket_ttl = typing_ticket_ttl
         self._typing_tickets: TypingTicketCache | None = None
 
@@ -263,12 +264,16 @@ class WeixinClient(Closeable):
 
         The client keeps the new cursor; it advances only on a non-empty ``get_updates_buf``.
         An idle poll (client timeout) is an empty result, not an error. Raises
-        :class:`SessionExpiredError` on ``-14``.
+        :class:`SessionExpiredError` on ``-14``. An idle answer identical to the previous one
+        returns the previous (frozen) result object again; its ``msgs`` is empty and must stay so.
         """
         sent = self._cursor if cursor is None else cursor
         resp = await self.api.getupdates(sent)
         self._cursor = resp.get_updates_buf or sent
-        return PollResult(
+        last = self._last_poll
+        if last is not None and last.response is resp and last.cursor == self._cursor:
+            return last  # the same idle answer as last time (see ILinkApi.getupdates)
+        result = PollResult(
             msgs=list(resp.msgs or ()),
             cursor=self._cursor,
             ret=resp.ret,
@@ -278,6 +283,8 @@ class WeixinClient(Closeable):
             longpolling_timeout_ms=resp.longpolling_timeout_ms,
             response=resp,
         )
+        self._last_poll = None if result.msgs else result  # a batch is not kept
+        return result
 
     async def run_polling(
         self,
