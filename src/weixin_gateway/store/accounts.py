@@ -11,9 +11,10 @@ it from ``repr()`` and nothing in the API returns it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final, Literal
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from weixin_gateway.store._base import TableGateway
 from weixin_gateway.store.tables import accounts, context_tokens
@@ -144,21 +145,7 @@ class AccountStore(TableGateway):
             "last_error": "",
             "updated_at": now,
         }
-        async with self.write() as connection:
-            changed = await connection.execute(
-                update(accounts).where(accounts.c.account_id == account_id).values(**values)
-            )
-            if changed.rowcount == 0:
-                await connection.execute(
-                    insert(accounts).values(
-                        account_id=account_id, created_at=now, last_forwarded=0, **values
-                    )
-                )
-            row = (
-                await connection.execute(
-                    select(accounts).where(accounts.c.account_id == account_id)
-                )
-            ).one()
+        row = await self.transaction(partial(_save, account_id=account_id, values=values, now=now))
         return AccountRecord.from_row(row)
 
     async def delete(self, account_id: str) -> AccountRecord | None:
@@ -205,3 +192,20 @@ class AccountStore(TableGateway):
         async with self.read() as connection:
             value = (await connection.execute(query)).scalar()
         return str(value) if value else None
+
+
+def _save(
+    connection: Connection, *, account_id: str, values: dict[str, Any], now: float
+) -> Row[Any]:
+    """:meth:`AccountStore.save` in one transaction, run whole in one hop (registering 10,000
+    accounts made three round trips each through the async driver)."""
+    changed = connection.execute(
+        update(accounts).where(accounts.c.account_id == account_id).values(**values)
+    )
+    if changed.rowcount == 0:
+        connection.execute(
+            insert(accounts).values(
+                account_id=account_id, created_at=now, last_forwarded=0, **values
+            )
+        )
+    return connection.execute(select(accounts).where(accounts.c.account_id == account_id)).one()
