@@ -260,9 +260,9 @@ async def run(ctx: RunContext) -> ScenarioResult:
     if not ctx.tiny:
         result.notes.append(
             f"Parked with {sizes[-1]:,} accounts, {kernel_share:.0%} of the gateway's CPU was "
-            "kernel time (system CPU in /proc/<pid>/stat); the rest is Python: aiohttp sending "
-            "each new getupdates and reading the empty answer, the event loop, the gateway's "
-            "own checks."
+            "kernel time (system CPU in /proc/<pid>/stat); the rest is Python: the kept-alive "
+            "connection sending each new getupdates and reading the empty answer, the event "
+            "loop, the gateway's own checks."
         )
     return result
 
