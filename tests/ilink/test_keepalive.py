@@ -18,7 +18,9 @@ from weixin_gateway.ilink.keepalive import (
     ConnectionFailed,
     KeepAliveConnection,
     ReplyTooLarge,
+    _Deadlines,
     _deadlines_of,
+    _Reply,
 )
 from weixin_gateway.simulator import Simulator
 from weixin_gateway.simulator.faults import FaultPlan
@@ -235,6 +237,24 @@ async def test_deadlines_share_buckets_and_never_fire_early() -> None:
     deadlines = _deadlines_of(loop)
     assert not any(deadlines.buckets.values())  # finished ones were taken out at once
     await asyncio.sleep(DEADLINE_RESOLUTION_S * 2)
+    assert not any(deadlines.buckets.values())
+
+
+async def test_a_bucket_timer_that_fires_early_moves_its_deadline_on() -> None:
+    """If a bucket's timer fires before a deadline in it has passed, that deadline goes to a
+    later bucket (never back into the one that fired) and still times out there."""
+    loop = asyncio.get_running_loop()
+    deadlines = _Deadlines()
+    reply = _Reply(1024, loop)
+    deadlines.add(reply, loop.time() + 0.05)
+    fired = reply.deadline_slot
+    assert fired is not None
+    deadlines._expire(fired)  # as if the loop ran the bucket's timer now, 50 ms early
+    assert not reply.closed
+    assert reply.deadline_slot is not None
+    assert reply.deadline_slot > fired
+    await asyncio.sleep(0.05 + 2 * DEADLINE_RESOLUTION_S)
+    assert reply.closed  # timed out in its new bucket
     assert not any(deadlines.buckets.values())
 
 

@@ -307,8 +307,10 @@ class _Deadlines:
     def __init__(self) -> None:
         self.buckets: dict[int, set[_Reply]] = {}
 
-    def add(self, reply: _Reply, deadline: float) -> None:
+    def add(self, reply: _Reply, deadline: float, *, after: int | None = None) -> None:
         slot = math.ceil(deadline / DEADLINE_RESOLUTION_S)
+        if after is not None and slot <= after:
+            slot = after + 1  # never back into a bucket whose timer has fired
         bucket = self.buckets.get(slot)
         if bucket is None:
             bucket = self.buckets[slot] = set()
@@ -331,7 +333,7 @@ class _Deadlines:
             if reply.deadline <= reply.loop.time():
                 reply.time_out()
             else:  # the loop's timer fired a little early: keep it for the next bucket
-                self.add(reply, reply.deadline)
+                self.add(reply, reply.deadline, after=slot)
 
 
 _deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
