@@ -143,7 +143,7 @@ class ILinkApi(Closeable):
         self._long_poll: KeepAliveConnection | None = None
         self._poll_body: tuple[str, bytes] | None = None
         self._idle_reply: tuple[bytes, GetUpdatesResponse] | None = None
-        self._fixed_headers: tuple[str | None, ILinkConfig, dict[str, str]] | None = None
+        self._headers_cache: tuple[str | None, ILinkConfig, dict[str, str]] | None = None
         self._base_info = _shared_base_info(self.config)
         self._long_poll_timeout = self.config.timeouts.long_poll
 
@@ -205,9 +205,9 @@ class ILinkApi(Closeable):
         polls a second with 10,000 accounts; building them for each was measurable there).
         """
         token = self._token if auth else None
-        fixed = self._fixed_headers
+        fixed = self._headers_cache
         if fixed is None or fixed[0] is not token or fixed[1] is not self.config:
-            fixed = self._fixed_headers = (token, self.config, _fixed_headers(self.config, token))
+            fixed = self._headers_cache = (token, self.config, _fixed_headers(self.config, token))
         headers = fixed[2].copy()
         headers["X-WECHAT-UIN"] = random_wechat_uin()  # keeps its place among the fixed ones
         return headers

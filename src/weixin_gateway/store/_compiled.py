@@ -5,8 +5,8 @@ per-execution work: the statement's cache key, an execution context, parameter p
 result object. For the few statements that run for every inbound message (storing a group of
 polls, marking deliveries) that work cost more than SQLite itself: 0.43 ms of CPU for a
 one-message group against 0.16 ms for the same statements on the driver's cursor (measured on
-the writer thread, see ``docs/benchmarks/analysis.md``). On SQLite that time holds the GIL the
-event loop needs; on PostgreSQL the body runs on the event loop itself.
+the writer thread; the CHANGELOG has the figures before and after). On SQLite that time holds
+the GIL the event loop needs; on PostgreSQL the body runs on the event loop itself.
 
 A :class:`CompiledStatement` keeps the statement as SQLAlchemy Core (one definition for every
 dialect), compiles it the first time a dialect (and a *shape*, the number of rows of a
